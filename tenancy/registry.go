@@ -70,14 +70,16 @@ func NewRegistry(cfgs []Config) (*Registry, error) {
 		grants:  make(map[string][]grant, len(cfgs)),
 	}
 	var errs []error
+	seen := make(map[string]bool, len(cfgs))
 	for i := range cfgs {
 		c := &cfgs[i]
-		if err := c.Validate(); err != nil {
-			errs = append(errs, err)
+		if seen[c.ID] {
+			errs = append(errs, fmt.Errorf("tenant %q is defined more than once", c.ID))
 			continue
 		}
-		if _, dup := r.tenants[c.ID]; dup {
-			errs = append(errs, fmt.Errorf("tenant %q is defined more than once", c.ID))
+		seen[c.ID] = true
+		if err := c.Validate(); err != nil {
+			errs = append(errs, err)
 			continue
 		}
 		t := &Tenant{ID: c.ID, Name: c.Name, LabelConflict: c.LabelConflict, upstreamIDs: c.UpstreamIDs}

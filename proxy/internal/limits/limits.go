@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"gopkg.in/yaml.v3"
 )
 
 // Bytes is a size in bytes that configuration files write as a plain number
@@ -43,11 +45,26 @@ func ParseBytes(s string) (Bytes, error) {
 	return Bytes(n * mult), nil
 }
 
-// UnmarshalText implements encoding.TextUnmarshaler, which YAML decoding uses.
+// UnmarshalText implements encoding.TextUnmarshaler.
 func (b *Bytes) UnmarshalText(text []byte) error {
 	v, err := ParseBytes(string(text))
 	if err != nil {
 		return err
+	}
+	*b = v
+	return nil
+}
+
+// UnmarshalYAML implements yaml.Unmarshaler. A bad size is reported as a
+// type error with its line, so the decoder goes on and reports the file's
+// other problems too.
+func (b *Bytes) UnmarshalYAML(n *yaml.Node) error {
+	v, err := ParseBytes(n.Value)
+	if err != nil || n.Kind != yaml.ScalarNode {
+		if err == nil {
+			err = fmt.Errorf("want a size such as 16MiB")
+		}
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %v", n.Line, err)}}
 	}
 	*b = v
 	return nil
