@@ -1,0 +1,484 @@
+package promrw
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/klauspost/compress/s2"
+
+	"github.com/tenantgate/tenantgate/proxy/ingest/promrw/stamp"
+	"github.com/tenantgate/tenantgate/proxy/internal/httperr"
+	"github.com/tenantgate/tenantgate/proxy/internal/limits"
+	"github.com/tenantgate/tenantgate/proxy/internal/reqctx"
+	"github.com/tenantgate/tenantgate/proxy/internal/upstream"
+	"github.com/tenantgate/tenantgate/tenancy"
+)
+
+// The response headers that tell a Remote-Write 2.0 sender what was stored.
+// A 2.0 sender that gets a 2xx without them counts the batch as not written.
+const (
+	headerSamplesWritten    = "X-Prometheus-Remote-Write-Samples-Written"
+	headerHistogramsWritten = "X-Prometheus-Remote-Write-Histograms-Written"
+	headerExemplarsWritten  = "X-Prometheus-Remote-Write-Exemplars-Written"
+)
+
+// Deps are the handler's collaborators. Metrics, Inflight and Ledger live as
+// long as the process; Upstreams belong to one configuration generation.
+type Deps struct {
+	Logger    *slog.Logger
+	Metrics   *Metrics
+	Upstreams *upstream.Set
+	Inflight  *limits.Inflight
+	Ledger    *Ledger
+}
+
+// Handler serves the remote-write endpoints for one configuration generation.
+type Handler struct {
+	cfg        Config
+	up         *upstream.Upstream
+	upstreamV2 bool
+	d          Deps
+}
+
+// New returns a handler for cfg.
+func New(cfg Config, d Deps) (*Handler, error) {
+	cfg.SetDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	up, ok := d.Upstreams.Get(cfg.Upstream)
+	if !ok {
+		return nil, fmt.Errorf("upstream %q is not configured", cfg.Upstream)
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Handler{cfg: cfg, up: up, upstreamV2: slices.Contains(cfg.UpstreamMessages, MessageV2), d: d}, nil
+}
+
+// request is the state of one remote-write request.
+type request struct {
+	version stamp.Version
+	info    *reqctx.Info
+	single  *tenancy.Tenant   // the tenant, when the request is for one
+	split   []*tenancy.Tenant // the tenants it may be split into, otherwise
+	body    []byte            // compressed, as received
+	decoded []byte
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	info, ok := reqctx.From(r.Context())
+	if !ok {
+		httperr.WriteText(w, r, errors.New("promrw: request without request info"))
+		return
+	}
+	req := &request{info: info}
+	if err := h.serve(w, r, req); err != nil {
+		tenant := ""
+		if req.single != nil {
+			tenant = req.single.ID
+		}
+		e := httperr.From(err)
+		if e.Status < 500 || e.Reason == "overloaded" || e.Reason == "tenant_inflight_limit" {
+			h.d.Metrics.rejected.WithLabelValues(tenant, e.Reason).Inc()
+		}
+		httperr.WriteText(w, r, e)
+	}
+}
+
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, req *request) error {
+	var err error
+	if req.version, err = parseContentType(r.Header.Get("Content-Type")); err != nil {
+		return err
+	}
+	if enc := r.Header.Get("Content-Encoding"); enc != "" && !strings.EqualFold(enc, "snappy") {
+		return httperr.New(http.StatusUnsupportedMediaType, "unsupported_encoding",
+			"unsupported Content-Encoding %q: remote-write bodies must be snappy-compressed", enc)
+	}
+	if err := h.chooseTenants(r, req); err != nil {
+		return err
+	}
+	if r.ContentLength > int64(h.cfg.MaxBodyBytes) {
+		return httperr.New(http.StatusRequestEntityTooLarge, "body_too_large",
+			"body of %d bytes exceeds the limit of %s", r.ContentLength, h.cfg.MaxBodyBytes)
+	}
+	key := inflightKey(req)
+	reserved := r.ContentLength
+	if reserved < 0 {
+		reserved = int64(h.cfg.MaxBodyBytes)
+	}
+	if err := h.acquire(key, reserved); err != nil {
+		return err
+	}
+	defer func() { h.d.Inflight.Release(key, reserved) }()
+
+	bodyBuf := getBuf()
+	defer putBuf(bodyBuf)
+	if req.body, err = readBody(r, *bodyBuf, int64(h.cfg.MaxBodyBytes)); err != nil {
+		return err
+	}
+	*bodyBuf = req.body[:0]
+
+	n, err := s2.DecodedLen(req.body)
+	if err != nil {
+		return httperr.Wrap(http.StatusBadRequest, "corrupt_snappy", err, "corrupt snappy body")
+	}
+	if n > int(h.cfg.MaxDecodedBytes) {
+		return httperr.New(http.StatusRequestEntityTooLarge, "decoded_too_large",
+			"snappy header declares %d decoded bytes, over the limit of %s", n, h.cfg.MaxDecodedBytes)
+	}
+	// The decoded body and its stamped copy are alive together.
+	work := 2*int64(n) + int64(len(req.body))
+	if err := h.acquire(key, work); err != nil {
+		return err
+	}
+	reserved += work
+
+	decBuf := getBuf()
+	defer putBuf(decBuf)
+	if req.decoded, err = s2.Decode(grow(*decBuf, n), req.body); err != nil {
+		return httperr.Wrap(http.StatusBadRequest, "corrupt_snappy", err, "corrupt snappy body")
+	}
+	*decBuf = req.decoded[:0]
+	if req.single != nil {
+		h.d.Metrics.bytes.WithLabelValues(req.single.ID, "snappy").Add(float64(len(req.body)))
+		h.d.Metrics.bytes.WithLabelValues(req.single.ID, "decoded").Add(float64(len(req.decoded)))
+		return h.serveSingle(w, r, req)
+	}
+	h.d.Metrics.bytes.WithLabelValues("", "snappy").Add(float64(len(req.body)))
+	h.d.Metrics.bytes.WithLabelValues("", "decoded").Add(float64(len(req.decoded)))
+	return h.serveSplit(w, r, req)
+}
+
+// serveSingle stamps the whole request with one tenant and forwards it.
+func (h *Handler) serveSingle(w http.ResponseWriter, r *http.Request, req *request) error {
+	t := req.single
+	res, err := h.forward(r, req, t, nil)
+	if err != nil {
+		return err
+	}
+	h.answer(w, req.version, res)
+	return nil
+}
+
+// result is what one upstream request stored.
+type result struct {
+	stats  stamp.Stats
+	header http.Header // written-count headers the upstream sent, if any
+}
+
+// forward stamps the decoded body for tenant t (only the series whose tenant
+// label is *only, when only is set), sends it upstream and classifies the
+// answer.
+func (h *Handler) forward(r *http.Request, req *request, t *tenancy.Tenant, only *string) (result, error) {
+	out := req.version
+	if req.version == stamp.V2 && !h.upstreamV2 {
+		out = stamp.V1
+		h.d.Metrics.translated.WithLabelValues(t.ID).Inc()
+	}
+	opts := stamp.Options{LabelName: h.cfg.TenantLabel, Value: t.ID, Policy: policy(t.LabelConflict), Output: out, Only: only}
+	stampBuf := getBuf()
+	defer putBuf(stampBuf)
+	stamped, stats, err := stamp.Rewrite(grow(*stampBuf, len(req.decoded)+len(req.decoded)/8)[:0], req.decoded, req.version, opts)
+	if err != nil {
+		return result{}, stampError(err, t, h.cfg.TenantLabel)
+	}
+	*stampBuf = stamped[:0]
+	h.d.Metrics.dropped.WithLabelValues(t.ID).Add(float64(stats.Dropped))
+	h.d.Metrics.overwritten.WithLabelValues(t.ID).Add(float64(stats.Overwritten))
+
+	encBuf := getBuf()
+	defer putBuf(encBuf)
+	encoded := s2.EncodeSnappy(grow(*encBuf, s2.MaxEncodedLen(len(stamped))), stamped)
+	*encBuf = encoded[:0]
+
+	res, err := h.send(r, t, out, encoded)
+	code := "error"
+	if e := (*httperr.Error)(nil); errors.As(err, &e) {
+		code = strconv.Itoa(e.Status)
+	} else if err == nil {
+		code = "2xx"
+	}
+	h.d.Metrics.requests.WithLabelValues(t.ID, versionName(req.version), code).Inc()
+	if err != nil {
+		return result{}, err
+	}
+	res.stats = stats
+	h.d.Metrics.series.WithLabelValues(t.ID).Add(float64(stats.Series))
+	h.d.Metrics.samples.WithLabelValues(t.ID, "sample").Add(float64(stats.Samples))
+	h.d.Metrics.samples.WithLabelValues(t.ID, "histogram").Add(float64(stats.Histograms))
+	h.d.Metrics.samples.WithLabelValues(t.ID, "exemplar").Add(float64(stats.Exemplars))
+	return res, nil
+}
+
+// send posts one encoded request to the upstream for tenant t.
+func (h *Handler) send(r *http.Request, t *tenancy.Tenant, v stamp.Version, body []byte) (result, error) {
+	u := h.up.URL(h.cfg.UpstreamPath)
+	out, err := http.NewRequestWithContext(r.Context(), http.MethodPost, u.String(), bytes.NewReader(body))
+	if err != nil {
+		return result{}, err
+	}
+	out.ContentLength = int64(len(body))
+	out.Header.Set("Content-Encoding", "snappy")
+	if v == stamp.V2 {
+		out.Header.Set("Content-Type", "application/x-protobuf;proto="+MessageV2)
+		out.Header.Set("X-Prometheus-Remote-Write-Version", "2.0.0")
+	} else {
+		out.Header.Set("Content-Type", "application/x-protobuf")
+		out.Header.Set("X-Prometheus-Remote-Write-Version", "0.1.0")
+	}
+	if ua := r.Header.Get("User-Agent"); ua != "" {
+		out.Header.Set("User-Agent", ua)
+	}
+	h.up.SetHeaders(out.Header, t.UpstreamID(h.up.Name()))
+	resp, done, err := h.up.Do(out)
+	if err != nil {
+		return result{}, err
+	}
+	defer done()
+	defer resp.Body.Close()
+	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode/100 == 2 {
+		res := result{}
+		if v == stamp.V2 && resp.Header.Get(headerSamplesWritten) != "" {
+			res.header = http.Header{}
+			for _, k := range []string{headerSamplesWritten, headerHistogramsWritten, headerExemplarsWritten} {
+				res.header.Set(k, resp.Header.Get(k))
+			}
+		}
+		return res, nil
+	}
+	return result{}, upstreamError(h.up.Name(), resp, strings.TrimSpace(string(snippet)))
+}
+
+// answer writes the success response.
+func (h *Handler) answer(w http.ResponseWriter, v stamp.Version, res result) {
+	if v == stamp.V2 {
+		if res.header != nil {
+			for k, vs := range res.header {
+				w.Header()[k] = vs
+			}
+		} else {
+			w.Header().Set(headerSamplesWritten, strconv.Itoa(res.stats.Samples))
+			w.Header().Set(headerHistogramsWritten, strconv.Itoa(res.stats.Histograms))
+			w.Header().Set(headerExemplarsWritten, strconv.Itoa(res.stats.Exemplars))
+		}
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// upstreamError maps an upstream's non-2xx answer to the status the sender
+// gets. Data problems (400, 409, 413, 415, 422) pass through so the sender
+// drops what cannot be stored; 429 passes through with its Retry-After; the
+// upstream refusing the gateway itself (401, 403, 404, 405) is the gateway's
+// misconfiguration, not the sender's, so it becomes 502 and the sender
+// retries instead of dropping data.
+func upstreamError(name string, resp *http.Response, snippet string) error {
+	e := &httperr.Error{Status: resp.StatusCode, Reason: "upstream_rejected",
+		Msg: fmt.Sprintf("upstream %s answered %d: %s", name, resp.StatusCode, snippet)}
+	switch {
+	case resp.StatusCode == http.StatusTooManyRequests:
+		e.Reason = "upstream_rate_limited"
+		if ra, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && ra > 0 {
+			e.RetryAfter = secs(ra)
+		}
+	case resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusGatewayTimeout:
+		e.Reason = "upstream_unavailable"
+		e.Err = errors.New(e.Msg)
+	case resp.StatusCode >= 500, resp.StatusCode == http.StatusUnauthorized, resp.StatusCode == http.StatusForbidden,
+		resp.StatusCode == http.StatusNotFound, resp.StatusCode == http.StatusMethodNotAllowed, resp.StatusCode < 400:
+		e.Status, e.Reason, e.Err = http.StatusBadGateway, "upstream_error", errors.New(e.Msg)
+	}
+	return e
+}
+
+// chooseTenants decides which tenant(s) the request writes for.
+func (h *Handler) chooseTenants(r *http.Request, req *request) error {
+	writable := req.info.Permissions.Tenants(tenancy.Metrics, tenancy.Write)
+	if org := strings.TrimSpace(r.Header.Get("X-Scope-OrgID")); org != "" {
+		var picked []*tenancy.Tenant
+		for _, id := range strings.Split(org, "|") {
+			id = strings.TrimSpace(id)
+			if err := tenancy.ValidateID(id); err != nil {
+				return httperr.Wrap(http.StatusBadRequest, "bad_tenant_header", err, "X-Scope-OrgID")
+			}
+			i := slices.IndexFunc(writable, func(t *tenancy.Tenant) bool { return t.ID == id })
+			if i < 0 {
+				return httperr.New(http.StatusForbidden, "tenant_not_granted",
+					"%s may not write metrics for tenant %q", callerName(req.info), id)
+			}
+			if !slices.Contains(picked, writable[i]) {
+				picked = append(picked, writable[i])
+			}
+		}
+		writable = picked
+	}
+	switch len(writable) {
+	case 0:
+		return httperr.New(http.StatusForbidden, "no_write_grant", "%s may not write metrics for any tenant", callerName(req.info))
+	case 1:
+		req.single = writable[0]
+		req.info.Tenants = []string{writable[0].ID}
+	default:
+		req.split = writable
+	}
+	return nil
+}
+
+func callerName(info *reqctx.Info) string {
+	if info.Caller == nil {
+		return "the caller"
+	}
+	return fmt.Sprintf("caller %s/%s", info.Caller.Provider, info.Caller.Subject)
+}
+
+func inflightKey(req *request) string {
+	if req.single != nil {
+		return req.single.ID
+	}
+	if req.info.Caller != nil {
+		return "caller:" + req.info.Caller.Provider + "/" + req.info.Caller.Subject
+	}
+	return "caller:"
+}
+
+// acquire takes n bytes of the in-flight budget. Past either bound the
+// answer is 503 with Retry-After, not 429: Prometheus retries 429 only with
+// retry_on_http_429, which defaults to false even in Prometheus 3, so a 429
+// would make a default sender drop data that could be accepted a moment
+// later.
+func (h *Handler) acquire(key string, n int64) error {
+	switch h.d.Inflight.Acquire(key, n) {
+	case limits.OverKey:
+		return &httperr.Error{Status: http.StatusServiceUnavailable, Reason: "tenant_inflight_limit", RetryAfter: secs(1),
+			Msg: "this tenant has too many request bytes in flight; retry later", Err: errors.New("per-tenant in-flight byte limit reached")}
+	case limits.OverTotal:
+		return &httperr.Error{Status: http.StatusServiceUnavailable, Reason: "overloaded", RetryAfter: secs(1),
+			Msg: "the gateway has too many request bytes in flight; retry later", Err: errors.New("in-flight byte limit reached")}
+	}
+	return nil
+}
+
+func parseContentType(ct string) (stamp.Version, error) {
+	if ct == "" {
+		// Remote-Write 1.0 senders that predate the header still exist.
+		return stamp.V1, nil
+	}
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil || mt != "application/x-protobuf" {
+		return 0, httperr.New(http.StatusUnsupportedMediaType, "unsupported_content_type",
+			"unsupported Content-Type %q: want application/x-protobuf with proto=%s or proto=%s", ct, MessageV1, MessageV2)
+	}
+	switch params["proto"] {
+	case "", MessageV1:
+		return stamp.V1, nil
+	case MessageV2:
+		return stamp.V2, nil
+	}
+	return 0, httperr.New(http.StatusUnsupportedMediaType, "unsupported_proto",
+		"unsupported proto %q: want %s or %s", params["proto"], MessageV1, MessageV2)
+}
+
+func versionName(v stamp.Version) string {
+	if v == stamp.V2 {
+		return "2.0"
+	}
+	return "1.0"
+}
+
+func policy(p tenancy.ConflictPolicy) stamp.Policy {
+	switch p {
+	case tenancy.Reject:
+		return stamp.Reject
+	case tenancy.Drop:
+		return stamp.Drop
+	}
+	return stamp.Overwrite
+}
+
+// stampError turns a rewrite failure into the client's 400.
+func stampError(err error, t *tenancy.Tenant, label string) error {
+	var ce *stamp.ConflictError
+	if errors.As(err, &ce) {
+		return httperr.Wrap(http.StatusBadRequest, "label_conflict", err,
+			"tenant %q refuses series that carry another %s label (label_conflict: reject)", t.ID, label)
+	}
+	if errors.Is(err, stamp.ErrMalformed) {
+		return httperr.Wrap(http.StatusBadRequest, "corrupt_protobuf", err, "corrupt protobuf")
+	}
+	return err
+}
+
+// readBody reads the whole body into buf, refusing more than max bytes.
+func readBody(r *http.Request, buf []byte, max int64) ([]byte, error) {
+	if r.ContentLength >= 0 {
+		buf = grow(buf, int(r.ContentLength))
+		if _, err := io.ReadFull(r.Body, buf); err != nil {
+			return nil, bodyError(r, err)
+		}
+		return buf, nil
+	}
+	buf = buf[:0]
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Body.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if int64(len(buf)) > max {
+			return nil, httperr.New(http.StatusRequestEntityTooLarge, "body_too_large", "body exceeds the limit of %d bytes", max)
+		}
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, bodyError(r, err)
+		}
+	}
+}
+
+func bodyError(r *http.Request, err error) error {
+	if r.Context().Err() != nil {
+		return httperr.From(r.Context().Err())
+	}
+	return httperr.Wrap(http.StatusBadRequest, "body_read_error", err, "reading the request body")
+}
+
+// Buffers are pooled: a remote-write request needs four of them, each as
+// large as the request, and allocating them anew would make the heap follow
+// the traffic. Buffers above maxPooled are left to the garbage collector so
+// that one huge request does not pin memory.
+const maxPooled = 16 << 20
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+
+func getBuf() *[]byte { return bufPool.Get().(*[]byte) }
+
+func putBuf(b *[]byte) {
+	if cap(*b) <= maxPooled {
+		*b = (*b)[:0]
+		bufPool.Put(b)
+	}
+}
+
+// grow returns b resized to n bytes, reallocating when its capacity is short.
+func grow(b []byte, n int) []byte {
+	if cap(b) < n {
+		return make([]byte, n)
+	}
+	return b[:n]
+}
+
+func secs(n int) time.Duration { return time.Duration(n) * time.Second }

@@ -1,0 +1,400 @@
+package stamp
+
+import (
+	"encoding/binary"
+	"math/bits"
+	"slices"
+)
+
+// The fast paths handle series laid out the way Prometheus and other senders
+// marshal them, which is nearly all traffic: fields with one-byte keys and
+// lengths, labels {name, value} in that order, samples {value, timestamp},
+// no LabelName label yet. They check as much as the general path does, but
+// only ever answer "handled" for input they fully understand; for anything
+// else (an existing LabelName, long fields, unusual encodings, errors) they
+// answer "not handled" without side effects and the general path, which
+// also produces the precise error messages, takes over.
+
+// fastSeriesV1 stamps a 1.0 series of labels followed by samples.
+func (r *rewriter) fastSeriesV1(dst, s []byte) ([]byte, bool) {
+	ln := r.ln
+	ln0 := ln[0]
+	ins, i := -1, 0
+	// Each label is 0a l 0a n name 12 m value with l, n, m < 0x80 and
+	// n+m+4 == l: one 4-byte load checks the first four bytes.
+	for i+4 <= len(s) && s[i] == keyV1Label {
+		w := binary.LittleEndian.Uint32(s[i:])
+		l, n := int(w>>8&0xff), int(w>>24)
+		e := i + 2 + l
+		if w&0x80ff80ff != keyLabelName<<16|keyV1Label || n+4 > l || e > len(s) {
+			return dst, false
+		}
+		if binary.LittleEndian.Uint16(s[i+4+n:]) != uint16(keyLabelValue|(l-n-4)<<8) {
+			return dst, false
+		}
+		if n == len(ln) && string(s[i+4:i+4+n]) == ln {
+			return dst, false // already has the label: the general path applies the policy
+		}
+		if ins < 0 && n > 0 && s[i+4] >= ln0 && (s[i+4] > ln0 || string(s[i+4:i+4+n]) > ln) {
+			ins = i
+		}
+		i = e
+	}
+	if ins < 0 {
+		ins = i
+	}
+	// Then the samples.
+	samples := 0
+	for i+1 < len(s) && s[i] == keyV1Sample && s[i+1] < 0x80 {
+		e := i + 2 + int(s[i+1])
+		if e > len(s) || !fastSample(s, i+2, e) {
+			return dst, false
+		}
+		i, samples = e, samples+1
+	}
+	if i != len(s) {
+		return dst, false
+	}
+	if r.only != nil && *r.only != "" {
+		return dst, true // valid, and not selected
+	}
+	r.st.Series++
+	r.st.Samples += samples
+	entry := r.sc.entry
+	dst = append(dst, keyV1Timeseries)
+	dst = appendVarint(dst, uint64(len(s)+len(entry)))
+	dst = append(dst, s[:ins]...)
+	dst = append(dst, entry...)
+	return append(dst, s[ins:]...), true
+}
+
+// fastSeriesV2 stamps a 2.0 series of one packed labels_refs field followed
+// by samples and metadata.
+func (r *rewriter) fastSeriesV2(dst, s []byte) ([]byte, bool) {
+	if len(s) < 2 || s[0] != keyV2LabelsRefs || s[1] >= 0x80 || r.pairLen < 0 {
+		return dst, false
+	}
+	pe := 2 + int(s[1])
+	if pe > len(s) {
+		return dst, false
+	}
+	var ins int
+	var ok bool
+	if pe > 66 {
+		ins, ok = r.pairsBytewise(s[2:pe])
+	} else if ends, sure, valid := r.refsMask(s, pe); !valid {
+		return dst, false
+	} else if !sure || r.hasEQ {
+		ins, ok = r.pairsWalk(s[2:pe], ends)
+	} else {
+		ins, ok = r.insertionPoint(s[2:pe], ends), true
+	}
+	if !ok {
+		return dst, false
+	}
+	// Then a sample and metadata, each optional, as senders write them.
+	i, samples, meta := pe, 0, false
+	if i+1 < len(s) && s[i] == keyV2Sample && s[i+1] < 0x80 {
+		e := i + 2 + int(s[i+1])
+		if e > len(s) || !fastSample(s, i+2, e) {
+			return dst, false
+		}
+		i, samples = e, 1
+	}
+	if i+1 < len(s) && s[i] == keyV2Metadata && s[i+1] < 0x80 {
+		e := i + 2 + int(s[i+1])
+		if e > len(s) {
+			return dst, false
+		}
+		if meta, ok = r.fastMetadata(s[i+2 : e]); !ok {
+			return dst, false
+		}
+		i = e
+	}
+	if i != len(s) {
+		return dst, false
+	}
+	if r.only != nil && *r.only != "" {
+		return dst, true // valid, and not selected
+	}
+	r.st.Series++
+	r.st.Samples += samples
+	if meta {
+		r.st.Metadata++
+	}
+	// Write key, length, labels_refs key and length, the refs with the pair
+	// spliced in, and the rest of the series, with two copies.
+	pair := r.pair
+	plen := pe - 2 + r.pairLen
+	n := len(s) + r.pairLen
+	if plen >= 0x80 {
+		n++
+	}
+	at := len(dst)
+	if cap(dst)-at < n+8 {
+		dst = slices.Grow(dst, n+8)
+	}
+	d := dst[at : at+n+8]
+	d[0] = keyV2Timeseries
+	k := 1 + putVarint(d[1:], n)
+	d[k] = keyV2LabelsRefs
+	k += 1 + putVarint(d[k+1:], plen)
+	k += copy(d[k:], s[2:2+ins])
+	binary.LittleEndian.PutUint64(d[k:], pair)
+	k += r.pairLen
+	k += copy(d[k:], s[2+ins:])
+	return dst[:at+k], true
+}
+
+// putVarint writes v, which needs at most 4 bytes, and returns its length.
+func putVarint(b []byte, v int) int {
+	if v < 0x80 {
+		b[0] = byte(v)
+		return 1
+	}
+	n := 0
+	for ; v >= 0x80; n++ {
+		b[n] = byte(v) | 0x80
+		v >>= 7
+	}
+	b[n] = byte(v)
+	return n + 1
+}
+
+const (
+	hiBits = 0x8080808080808080
+	loBits = 0x0101010101010101
+)
+
+// The hottest loop of the 2.0 rewrite checks the label refs of each series:
+// that they come in pairs, are all in the symbol table and name no
+// LabelName; and finds where the new pair goes: before the first pair whose
+// name sorts after LabelName when the labels are sorted. It avoids work per
+// label: refsMask checks the refs 8 bytes at a time; when no symbol is
+// LabelName no pair can name it; and insertionPoint searches from the end of
+// the label set that is closer to the insertion point.
+
+// refsMask returns a bit mask of the bytes of s[2:pe] (at most 64) that end a
+// varint. It says !ok for a truncated varint, a ref of three bytes or more,
+// or an odd number of refs, and !sure when some ref may be out of the symbol
+// table (a precise check must then decide). It reads 8 bytes at a time, past
+// pe where s goes on.
+func (r *rewriter) refsMask(s []byte, pe int) (ends uint64, sure, ok bool) {
+	n := pe - 2
+	t2 := r.t2
+	var prevHi, bad, long uint64
+	for i := 0; i < n; i += 8 {
+		var x uint64
+		if j := 2 + i; j+8 <= len(s) {
+			x = binary.LittleEndian.Uint64(s[j:])
+		} else {
+			for k := j; k < len(s); k++ {
+				x |= uint64(s[k]) << (8 * (k - j))
+			}
+		}
+		keep := ^uint64(0)
+		if rem := n - i; rem < 8 {
+			// Make the bytes past the refs continuation bytes, which end
+			// no varint, and keep them out of the check of long refs.
+			keep >>= 64 - 8*rem
+			x = x&keep | hiBits&^keep
+		}
+		hi := x & hiBits       // continuation bytes
+		term := hi ^ hiBits    // last bytes of varints
+		prev := hi<<8 | prevHi // the byte before is a continuation
+		long |= hi & prev & keep
+		// A 2-byte ref h<<7|l is surely in range if h < nsym>>7. Bytes
+		// are < 0x80 there, so (h|0x80)-t has its high bit set exactly when
+		// h >= t, without borrows between bytes.
+		bad |= ((x | hiBits) - t2) & term & prev
+		ends |= (term * 0x0002040810204081 >> 56) << i
+		prevHi = hi >> 56
+	}
+	if long != 0 || n > 0 && ends>>(n-1)&1 == 0 || bits.OnesCount64(ends)&1 != 0 {
+		return 0, false, false
+	}
+	return ends, bad == 0 && !r.smallTable, true
+}
+
+// insertionPoint finds where the new pair goes in refs known to be valid and
+// free of LabelName, walking from the end of the label set that was closer
+// for the previous series. For sorted labels both walks give the same point.
+func (r *rewriter) insertionPoint(p []byte, ends uint64) int {
+	flags := r.sc.flags
+	steps, pairs := 0, bits.OnesCount64(ends)/2
+	ins := -1
+	if r.backward {
+		ins = 0
+		for e := ends; e != 0; steps++ {
+			v := 63 - bits.LeadingZeros64(e)
+			e &^= 1 << v
+			ne := 63 - bits.LeadingZeros64(e)
+			e &^= 1 << ne
+			ns := 64 - bits.LeadingZeros64(e) // 0 when e == 0
+			if flags[refAt(p, ns, ne)]&fGT == 0 {
+				ins = v + 1
+				break
+			}
+		}
+	} else {
+		prev := -1
+		for e := ends; e != 0; steps++ {
+			ne := bits.TrailingZeros64(e)
+			e &= e - 1
+			v := bits.TrailingZeros64(e)
+			e &= e - 1
+			if flags[refAt(p, prev+1, ne)]&fGT != 0 {
+				ins = prev + 1
+				break
+			}
+			prev = v
+		}
+		if ins < 0 {
+			ins = len(p)
+		}
+	}
+	if 2*steps > pairs+1 {
+		r.backward = !r.backward
+	}
+	return ins
+}
+
+// refAt decodes the one- or two-byte varint p[start:end+1].
+func refAt(p []byte, start, end int) uint32 {
+	if start == end {
+		return uint32(p[end])
+	}
+	return uint32(p[start]&0x7f) | uint32(p[end])<<7
+}
+
+// pairsWalk checks every pair of refs whose ends refsMask found: each ref in
+// range and no name LabelName. It returns the insertion point.
+func (r *rewriter) pairsWalk(p []byte, ends uint64) (ins int, ok bool) {
+	flags := r.sc.flags
+	nsym := uint32(len(flags))
+	ins = -1
+	prev := -1
+	for ends != 0 {
+		ne := bits.TrailingZeros64(ends)
+		ends &= ends - 1
+		v := bits.TrailingZeros64(ends)
+		ends &= ends - 1
+		n, val := refAt(p, prev+1, ne), refAt(p, ne+1, v)
+		if max(n, val) >= nsym {
+			return 0, false
+		}
+		if f := flags[n]; f&(fEQ|fGT) != 0 {
+			if f&fEQ != 0 {
+				return 0, false
+			}
+			if ins < 0 {
+				ins = prev + 1
+			}
+		}
+		prev = v
+	}
+	if ins < 0 {
+		ins = len(p)
+	}
+	return ins, true
+}
+
+// pairsBytewise checks long label sets, one varint at a time.
+func (r *rewriter) pairsBytewise(p []byte) (ins int, ok bool) {
+	flags := r.sc.flags
+	nsym := uint32(len(flags))
+	ins = -1
+	for q := 0; q < len(p); {
+		start := q
+		var ref [2]uint32
+		for k := range ref {
+			if q >= len(p) {
+				return 0, false
+			}
+			if c := p[q]; c < 0x80 {
+				ref[k], q = uint32(c), q+1
+			} else if q+1 < len(p) && p[q+1] < 0x80 {
+				ref[k], q = uint32(c&0x7f)|uint32(p[q+1])<<7, q+2
+			} else {
+				return 0, false
+			}
+		}
+		if ref[0] >= nsym || ref[1] >= nsym {
+			return 0, false
+		}
+		if f := flags[ref[0]]; f&(fEQ|fGT) != 0 {
+			if f&fEQ != 0 {
+				return 0, false
+			}
+			if ins < 0 {
+				ins = start
+			}
+		}
+	}
+	if ins < 0 {
+		ins = len(p)
+	}
+	return ins, true
+}
+
+// fastMetadata checks 2.0 metadata of one- or two-byte values in field
+// order, as senders encode it, and reports whether it is not empty.
+func (r *rewriter) fastMetadata(b []byte) (nonEmpty, ok bool) {
+	nsym := uint64(len(r.sc.flags))
+	var vals [3]uint64
+	i := 0
+	for k, key := range [...]byte{1<<3 | wtVarint, 3<<3 | wtVarint, 4<<3 | wtVarint} {
+		if i+1 >= len(b) || b[i] != key {
+			continue
+		}
+		v := uint64(b[i+1])
+		i += 2
+		if v >= 0x80 {
+			if i >= len(b) || b[i] >= 0x80 {
+				return false, false
+			}
+			v = v&0x7f | uint64(b[i])<<7
+			i++
+		}
+		vals[k] = v
+	}
+	if i != len(b) || vals[1] >= nsym || vals[2] >= nsym {
+		return false, false
+	}
+	return vals != [3]uint64{}, true
+}
+
+// fastSample reports whether s[i:e] is a sample in a usual encoding:
+// {value, timestamp} or {timestamp}, possibly followed by field 3 (the 2.0
+// start timestamp, an unknown varint field in 1.0).
+func fastSample(s []byte, i, e int) bool {
+	if e-i >= 9 && s[i] == 1<<3|wtFixed64 {
+		i += 9
+	}
+	if i >= e || s[i] != 2<<3|wtVarint {
+		return false
+	}
+	if i = skipVarint(s, i+1, e); i == e {
+		return true
+	}
+	return i > 0 && i < e && s[i] == 3<<3|wtVarint && skipVarint(s, i+1, e) == e
+}
+
+// skipVarint returns the index after the varint at s[i:], which must end by
+// e, or -1 if it does not or is longer than 8 bytes. With 8 bytes to read it
+// finds the end without a loop.
+func skipVarint(s []byte, i, e int) int {
+	if i+8 <= len(s) {
+		m := ^binary.LittleEndian.Uint64(s[i:]) & 0x8080808080808080
+		if j := i + bits.TrailingZeros64(m)>>3 + 1; m != 0 && j <= e {
+			return j
+		}
+		return -1
+	}
+	for j := i; j < e && j < i+8; j++ {
+		if s[j] < 0x80 {
+			return j + 1
+		}
+	}
+	return -1
+}

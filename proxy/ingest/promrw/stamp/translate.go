@@ -1,0 +1,206 @@
+package stamp
+
+import "slices"
+
+// Keys of the prometheus.WriteRequest fields that translation writes.
+const (
+	keyV1Sample    = v1Samples<<3 | wtBytes
+	keyV1Exemplar  = v1Exemplars<<3 | wtBytes
+	keyV1Histogram = v1Histograms<<3 | wtBytes
+	keyV1Metadata  = v1Metadata<<3 | wtBytes
+
+	v2SampleStart    = 3  // start_timestamp: no such field in 1.0
+	v2HistogramStart = 17 // start_timestamp: no such field in 1.0
+)
+
+// metaRec is one MetricMetadata to emit: the __name__ value ref, the type,
+// and the help and unit refs.
+type metaRec struct {
+	family     uint32
+	typ        int32
+	help, unit uint32
+}
+
+// translateV2 stamps an io.prometheus.write.v2.Request and emits it as a
+// prometheus.WriteRequest: labels resolved from the symbol table, samples and
+// histograms without their start timestamps, exemplars with resolved labels,
+// and the series' metadata as one MetricMetadata per metric family. Unknown
+// top-level and series fields are dropped: their numbers mean nothing in 1.0.
+func (r *rewriter) translateV2(dst []byte) ([]byte, error) {
+	if err := r.symbolsV2(); err != nil {
+		return dst, err
+	}
+	src := r.src
+	// A 1.0 body spells out every label: expect it to be a few times larger.
+	dst = slices.Grow(dst, 3*len(src)+64)
+	r.sc.entry = appendLabel(r.sc.entry[:0], r.ln, r.val)
+	r.sc.meta = r.sc.meta[:0]
+	for idx, f := range r.sc.series {
+		var err error
+		if dst, err = r.seriesV2toV1(dst, src[f.start:f.end], f.start, idx); err != nil {
+			return dst, err
+		}
+	}
+	for _, m := range r.sc.meta {
+		dst = r.appendMetadataV1(dst, m)
+	}
+	r.st.Metadata = len(r.sc.meta)
+	return dst, nil
+}
+
+// seriesV2toV1 appends the 1.0 form of the stamped series s.
+func (r *rewriter) seriesV2toV1(dst, s []byte, base, idx int) ([]byte, error) {
+	in, err := r.scanV2(s, base, idx)
+	if err != nil {
+		return dst, err
+	}
+	if d, err := r.decideV2(s, &in); d != keep && d != keepOverwritten {
+		return dst, err
+	}
+	r.count(&in)
+	refs, flags := r.sc.refs, r.sc.flags
+	dst = append(dst, keyV1Timeseries)
+	at := len(dst)
+	dst = append(dst, 0, 0) // most series need two bytes of length
+	for k := 0; k <= len(refs); k += 2 {
+		if k == in.insIdx {
+			dst = append(dst, r.sc.entry...)
+		}
+		if k < len(refs) && flags[refs[k]]&fEQ == 0 {
+			dst = appendLabel(dst, r.sym(refs[k]), r.sym(refs[k+1]))
+		}
+	}
+	for i := 0; i < len(s); {
+		num, _, vs, ve, _ := nextField(s, i) // checked by scanV2
+		i = ve
+		switch num {
+		case v2Samples:
+			dst = append(dst, keyV1Sample, 0)
+			n := len(dst)
+			dst = appendWithout(dst, s[vs:ve], v2SampleStart)
+			dst = finishLen(dst, n-1, 1)
+		case v2Histograms:
+			dst = append(dst, keyV1Histogram, 0)
+			n := len(dst)
+			dst = appendWithout(dst, s[vs:ve], v2HistogramStart)
+			dst = finishLen(dst, n-1, 1)
+		case v2Exemplars:
+			dst = r.appendExemplarV1(dst, s[vs:ve])
+		}
+	}
+	r.addMetadata(&in)
+	return finishLen(dst, at, 2), nil
+}
+
+// addMetadata records the series' metadata for its metric family unless the
+// family already has it.
+func (r *rewriter) addMetadata(in *v2Info) {
+	if !in.meta {
+		return
+	}
+	typ := int32(in.metaVals[0]) // what the generated decoder makes of the enum
+	refs, flags := r.sc.refs, r.sc.flags
+	for k := 0; k+1 < len(refs); k += 2 {
+		if flags[refs[k]]&fMetricName == 0 {
+			continue
+		}
+		fam := refs[k+1]
+		if flags[fam]&fMetaDone == 0 {
+			flags[fam] |= fMetaDone
+			r.sc.meta = append(r.sc.meta, metaRec{family: fam, typ: typ, help: uint32(in.metaVals[1]), unit: uint32(in.metaVals[2])})
+		}
+		return
+	}
+}
+
+// appendMetadataV1 appends a WriteRequest metadata field.
+func (r *rewriter) appendMetadataV1(dst []byte, m metaRec) []byte {
+	dst = append(dst, keyV1Metadata, 0)
+	at := len(dst) - 1
+	if m.typ != 0 {
+		dst = append(dst, 1<<3|wtVarint)
+		dst = appendVarint(dst, uint64(int64(m.typ)))
+	}
+	if fam := r.sym(m.family); len(fam) > 0 {
+		dst = appendBytesField(dst, 2<<3|wtBytes, fam)
+	}
+	if help := r.sym(m.help); len(help) > 0 {
+		dst = appendBytesField(dst, 4<<3|wtBytes, help)
+	}
+	if unit := r.sym(m.unit); len(unit) > 0 {
+		dst = appendBytesField(dst, 5<<3|wtBytes, unit)
+	}
+	return finishLen(dst, at, 1)
+}
+
+// appendExemplarV1 appends the 1.0 form of a 2.0 exemplar: its label refs
+// resolved into labels, its other fields as they are.
+func (r *rewriter) appendExemplarV1(dst, b []byte) []byte {
+	dst = append(dst, keyV1Exemplar, 0)
+	at := len(dst) - 1
+	pending := -1
+	for i := 0; i < len(b); {
+		num, _, vs, ve, _ := nextField(b, i) // checked by exemplarV2
+		i = ve
+		if num != 1 {
+			continue
+		}
+		for q := vs; q < ve; {
+			var v uint64
+			v, q, _ = uvarint(b[:ve], q)
+			if pending < 0 {
+				pending = int(v)
+				continue
+			}
+			dst = appendLabel(dst, r.sym(uint32(pending)), r.sym(uint32(v)))
+			pending = -1
+		}
+	}
+	for i := 0; i < len(b); {
+		fs := i
+		num, _, _, ve, _ := nextField(b, i)
+		i = ve
+		if num != 1 {
+			dst = append(dst, b[fs:ve]...)
+		}
+	}
+	return finishLen(dst, at, 1)
+}
+
+// appendWithout appends the message b without the occurrences of field drop.
+func appendWithout(dst, b []byte, drop uint32) []byte {
+	run := 0
+	for i := 0; i < len(b); {
+		fs := i
+		num, _, _, ve, _ := nextField(b, i)
+		i = ve
+		if num == drop {
+			dst = append(dst, b[run:fs]...)
+			run = ve
+		}
+	}
+	return append(dst, b[run:]...)
+}
+
+// finishLen writes the length of the message that follows the reserved
+// bytes dst[at:at+reserved], moving the message if its length needs another
+// number of bytes.
+func finishLen(dst []byte, at, reserved int) []byte {
+	n := len(dst) - at - reserved
+	k := varintLen(uint64(n))
+	switch {
+	case k > reserved:
+		dst = append(dst, make([]byte, k-reserved)...)
+		copy(dst[at+k:], dst[at+reserved:at+reserved+n])
+	case k < reserved:
+		copy(dst[at+k:], dst[at+reserved:])
+		dst = dst[:at+k+n]
+	}
+	v := uint64(n)
+	for i := at; v >= 0x80; i++ {
+		dst[i] = byte(v) | 0x80
+		v >>= 7
+	}
+	dst[at+k-1] = byte(v)
+	return dst
+}
