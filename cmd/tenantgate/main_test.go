@@ -1,0 +1,42 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+func TestCommands(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		args     []string
+		wantCode int
+		wantOut  []string
+	}{
+		{name: "valid file", args: []string{"check-config", "--config", "../../config/testdata/full.good.yaml"}, wantCode: 0,
+			wantOut: []string{"valid (1 tenants, 1 upstreams)"}},
+		{name: "every problem of an invalid file", args: []string{"check-config", "--config", "../../config/testdata/references.bad.yaml"}, wantCode: 1,
+			wantOut: []string{"6 problem(s)", `metrics.write.upstream "thanos-recieve"`, `tenant "t1" is defined more than once`, "configuration is invalid"}},
+		{name: "missing file", args: []string{"check-config", "--config", "/nonexistent.yaml"}, wantCode: 1, wantOut: []string{"no such file"}},
+		{name: "no --config", args: []string{"check-config"}, wantCode: 2, wantOut: []string{"--config is required"}},
+		{name: "default config", args: []string{"default-config"}, wantCode: 0, wantOut: []string{"demo-agent", "127.0.0.1:8080"}},
+		{name: "unknown command", args: []string{"frobnicate"}, wantCode: 2, wantOut: []string{`unknown command "frobnicate"`}},
+		{name: "no command", args: nil, wantCode: 2, wantOut: []string{"usage: tenantgate"}},
+		{name: "version", args: []string{"version"}, wantCode: 0, wantOut: []string{"tenantgate"}},
+		{name: "serve with an invalid file", args: []string{"serve", "--config", "../../config/testdata/values.bad.yaml"}, wantCode: 1,
+			wantOut: []string{"is invalid", "server.listen and server.internal_listen must differ"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out bytes.Buffer
+			code := run(tc.args, &out, &out)
+			if code != tc.wantCode {
+				t.Fatalf("exit code %d, want %d; output:\n%s", code, tc.wantCode, out.String())
+			}
+			for _, w := range tc.wantOut {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("output lacks %q:\n%s", w, out.String())
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/tenantgate/tenantgate/config"
+	"github.com/tenantgate/tenantgate/proxy"
+	"github.com/tenantgate/tenantgate/proxy/telemetry"
+)
+
+// serve runs the gateway until SIGINT or SIGTERM, then drains.
+func serve(args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "configuration file (default: the embedded default configuration)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	raw := config.Default
+	if *path != "" {
+		var err error
+		if raw, err = os.ReadFile(*path); err != nil {
+			return err
+		}
+	}
+	cfg, err := config.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("configuration %s is invalid:\n%w", nameOr(*path), err)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	logger, level := telemetry.NewLogger(cfg.Logging, stderr)
+	if *path == "" {
+		logger.Warn("serving the embedded default configuration: a demo setup with a published token, for loopback use only")
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		versioncollector.NewCollector("tenantgate"))
+	tp, stopTracing, err := telemetry.NewTracerProvider(ctx, cfg.Tracing, version())
+	if err != nil {
+		return err
+	}
+	defer func() { _ = stopTracing(context.Background()) }()
+
+	var reloader *config.Reloader
+	gw := proxy.New(proxy.Options{
+		Logger: logger, Registerer: reg, Gatherer: reg, TracerProvider: tp,
+		Reload: func(ctx context.Context) error {
+			if reloader == nil {
+				return errors.New("the embedded default configuration cannot be reloaded; start with --config")
+			}
+			return reloader.Reload(ctx, "http", true)
+		},
+	})
+	defer gw.Close()
+	apply := func(ctx context.Context, c *config.Config) error {
+		if err := gw.Apply(ctx, c.Gateway, c.Authn, c.Tenants); err != nil {
+			return err
+		}
+		telemetry.SetLevel(level, c.Logging)
+		return nil
+	}
+	if err := apply(ctx, cfg); err != nil {
+		return err
+	}
+	if *path != "" {
+		reloader = config.NewReloader(*path, raw, apply, logger, reg)
+	}
+	return runServers(ctx, cfg, gw, reloader, logger)
+}
+
+// runServers runs the listeners and the reloader in one group: the first to fail
+// stops the others, and a signal drains in-flight requests.
+func runServers(ctx context.Context, cfg *config.Config, gw *proxy.Gateway, reloader *config.Reloader, logger *slog.Logger) error {
+	s := cfg.Gateway.Server
+	public := &http.Server{
+		Handler: gw.Handler(), ReadHeaderTimeout: s.ReadHeaderTimeout, ReadTimeout: s.ReadTimeout,
+		WriteTimeout: s.WriteTimeout, IdleTimeout: s.IdleTimeout, TLSConfig: gw.TLSConfig(),
+		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
+	}
+	internal := &http.Server{Handler: gw.InternalHandler(), ReadHeaderTimeout: 10 * time.Second}
+
+	pl, err := net.Listen("tcp", s.Listen)
+	if err != nil {
+		return err
+	}
+	il, err := net.Listen("tcp", s.InternalListen)
+	if err != nil {
+		pl.Close()
+		return err
+	}
+	if public.TLSConfig != nil {
+		pl = tls.NewListener(pl, public.TLSConfig)
+	}
+	logger.Info("tenantgate started", "version", version(), "listen", pl.Addr().String(), "internal_listen", il.Addr().String(),
+		"tls", public.TLSConfig != nil)
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return serveUntilClosed(public.Serve(pl)) })
+	g.Go(func() error { return serveUntilClosed(internal.Serve(il)) })
+	if reloader != nil {
+		g.Go(func() error { return reloader.Run(gctx) })
+	}
+	g.Go(func() error {
+		<-gctx.Done()
+		// The public listener closes at once and /-/ready turns 503; the
+		// internal listener keeps serving /metrics until the drain is over.
+		logger.Info("shutting down: finishing in-flight requests", "timeout", s.ShutdownTimeout)
+		gw.Drain()
+		sctx, cancel := context.WithTimeout(context.Background(), s.ShutdownTimeout)
+		defer cancel()
+		err := public.Shutdown(sctx)
+		_ = internal.Shutdown(sctx)
+		logger.Info("shut down", "err", err)
+		return err
+	})
+	return g.Wait()
+}
+
+func serveUntilClosed(err error) error {
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+func nameOr(path string) string {
+	if path == "" {
+		return "(embedded default)"
+	}
+	return path
+}

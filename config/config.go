@@ -1,0 +1,164 @@
+// Package config composes the configuration of every tenantgate component
+// into one YAML file. Decoding is strict (an unknown key is an error) and
+// every problem of a file is reported at once.
+package config
+
+import (
+	"bytes"
+	_ "embed" // the embedded default configuration
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/tenantgate/tenantgate/authn"
+	"github.com/tenantgate/tenantgate/proxy"
+	"github.com/tenantgate/tenantgate/proxy/telemetry"
+	"github.com/tenantgate/tenantgate/tenancy"
+)
+
+// Config is the whole configuration file.
+type Config struct {
+	// Gateway holds the listeners, limits, upstreams and signal routes; its
+	// keys sit at the top level of the file.
+	Gateway proxy.Config `yaml:",inline"`
+	// Authn configures how callers authenticate.
+	Authn authn.Config `yaml:"authn"`
+	// Tenants are the tenants and their grants.
+	Tenants []tenancy.Config `yaml:"tenants"`
+	// Logging configures the process log.
+	Logging telemetry.LoggingConfig `yaml:"logging"`
+	// Tracing configures span export.
+	Tracing telemetry.TracingConfig `yaml:"tracing"`
+}
+
+// Default is the embedded default configuration: a loopback-only gateway in
+// front of a local Thanos receive, with one demo tenant whose agent
+// authenticates with a static token. make demo runs it.
+//
+//go:embed default.yaml
+var Default []byte
+
+// Load reads and validates the file at path.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	c, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Parse decodes and validates a configuration. Unknown keys, type errors and
+// validation problems are all reported, joined, one per line.
+func Parse(data []byte) (*Config, error) {
+	c := &Config{}
+	var errs []error
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		var te *yaml.TypeError
+		if !errors.As(err, &te) {
+			// A syntax error: nothing else can be trusted.
+			return nil, fmt.Errorf("parsing YAML: %w", err)
+		}
+		for _, e := range te.Errors {
+			errs = append(errs, errors.New(strings.TrimSpace(e)))
+		}
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		errs = append(errs, errors.New("the file holds more than one YAML document"))
+	}
+	c.SetDefaults()
+	if err := c.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// SetDefaults fills every unset field with its documented default.
+func (c *Config) SetDefaults() {
+	c.Gateway.SetDefaults()
+	c.Authn.ApplyDefaults()
+}
+
+// Validate reports every problem of c, including references between
+// components: every provider a grant names must be configured under authn,
+// and every upstream a tenant's upstream_ids names must exist.
+func (c *Config) Validate() error {
+	var errs []error
+	if err := c.Gateway.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Authn.Validate(); err != nil {
+		errs = append(errs, tenancy.Prefix("authn", err))
+	}
+	if err := c.Logging.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Tracing.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := tenancy.NewRegistry(c.Tenants); err != nil {
+		errs = append(errs, err)
+	}
+	providers := c.providers()
+	upstreams := c.Gateway.UpstreamNames()
+	for _, t := range c.Tenants {
+		seen := map[string]bool{}
+		for _, p := range t.Principals() {
+			if !providers[p.Provider] && !seen[p.Provider] {
+				seen[p.Provider] = true
+				errs = append(errs, fmt.Errorf("tenant %q: principal %s names provider %q, which is not configured under authn (configured: %s)",
+					t.ID, p, p.Provider, names(providers)))
+			}
+		}
+		for u := range t.UpstreamIDs {
+			if !upstreams[u] {
+				errs = append(errs, fmt.Errorf("tenant %q: upstream_ids names upstream %q, which is not configured", t.ID, u))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// providers returns the names that grants may use as provider.
+func (c *Config) providers() map[string]bool {
+	p := map[string]bool{}
+	for _, o := range c.Authn.OIDC {
+		p[o.Name] = true
+	}
+	if len(c.Authn.StaticTokens) > 0 {
+		p["static"] = true
+	}
+	if len(c.Authn.BasicAuth) > 0 {
+		p["basic"] = true
+	}
+	if c.Authn.MTLS != nil {
+		p[c.Authn.MTLS.Provider] = true
+	}
+	return p
+}
+
+func names(m map[string]bool) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return strings.Join(out, ", ")
+}

@@ -1,0 +1,103 @@
+package config
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+func TestReloaderAppliesValidFilesAndRefusesInvalidOnes(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "tenantgate.yaml")
+	good, err := os.ReadFile("testdata/minimal.good.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, good, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var applied []*Config
+	apply := func(_ context.Context, c *Config) error {
+		mu.Lock()
+		defer mu.Unlock()
+		applied = append(applied, c)
+		return nil
+	}
+	count := func() int { mu.Lock(); defer mu.Unlock(); return len(applied) }
+	reg := prometheus.NewRegistry()
+	r := NewReloader(path, good, apply, nopLogger(), reg)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	time.Sleep(100 * time.Millisecond) // let the watcher start
+
+	// An unchanged file is not applied again on a forced-off reload.
+	if err := r.Reload(ctx, "test", false); err != nil || count() != 0 {
+		t.Fatalf("reload of an unchanged file: err %v, applied %d", err, count())
+	}
+
+	// Changing the file is seen and applied.
+	changed := strings.Replace(string(good), "id: t1", "id: t2", 1)
+	writeAtomically(t, path, changed)
+	waitFor(t, func() bool { return count() == 1 })
+	if got := applied[0].Tenants[0].ID; got != "t2" {
+		t.Fatalf("applied tenant %q, want t2", got)
+	}
+
+	// An invalid file is refused, counted, and nothing is applied.
+	writeAtomically(t, path, changed+"\nbogus_key: 1\n")
+	waitFor(t, func() bool {
+		return testutil.ToFloat64(r.reloads.WithLabelValues("file_change", "invalid")) == 1
+	})
+	if count() != 1 || testutil.ToFloat64(r.success) != 0 {
+		t.Fatalf("invalid file: applied %d, last_reload_successful %v", count(), testutil.ToFloat64(r.success))
+	}
+	err = r.Reload(ctx, "http", true)
+	if err == nil || !strings.Contains(err.Error(), "field bogus_key not found") {
+		t.Fatalf("forced reload of an invalid file: %v", err)
+	}
+
+	// Fixing it recovers.
+	writeAtomically(t, path, strings.Replace(changed, "id: t2", "id: t3", 1))
+	waitFor(t, func() bool { return count() == 2 })
+	if testutil.ToFloat64(r.success) != 1 {
+		t.Fatal("last_reload_successful should be 1 after a good reload")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+}
+
+// writeAtomically replaces path the way editors and Kubernetes do: write a
+// new file and rename it over the old one.
+func writeAtomically(t *testing.T, path, content string) {
+	t.Helper()
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 5s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -1,0 +1,228 @@
+package proxy
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"time"
+
+	"github.com/tenantgate/tenantgate/proxy/ingest/promrw"
+	"github.com/tenantgate/tenantgate/proxy/internal/limits"
+	"github.com/tenantgate/tenantgate/proxy/internal/upstream"
+	"github.com/tenantgate/tenantgate/tenancy"
+)
+
+// UpstreamConfig describes one upstream; see the fields for the defaults.
+type UpstreamConfig = upstream.Config
+
+// Config is the gateway's part of the configuration file.
+type Config struct {
+	// Server configures the listeners.
+	Server ServerConfig `yaml:"server"`
+	// Limits bound the resources that requests may hold.
+	Limits LimitsConfig `yaml:"limits"`
+	// Upstreams are the backends, referred to by name.
+	Upstreams []UpstreamConfig `yaml:"upstreams"`
+	// Metrics configures the metrics signal.
+	Metrics MetricsConfig `yaml:"metrics"`
+	// AccessLog logs one line per request at info level. Defaults to true.
+	AccessLog *bool `yaml:"access_log"`
+}
+
+// ServerConfig configures the public and internal listeners.
+type ServerConfig struct {
+	// Listen is the address of the public API. Defaults to :8080.
+	Listen string `yaml:"listen"`
+	// InternalListen is the address of /metrics, /-/healthy, /-/ready and
+	// /-/reload, which must not be reachable by tenants. Defaults to :8081.
+	InternalListen string `yaml:"internal_listen"`
+	// TLS enables HTTPS, and optionally client certificates, on Listen.
+	TLS ServerTLSConfig `yaml:"tls"`
+	// ReadHeaderTimeout bounds reading request headers. Defaults to 10s.
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	// ReadTimeout bounds reading a whole request. Defaults to 60s.
+	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// WriteTimeout bounds writing a response, from the end of the request
+	// headers. Defaults to 5m, to let long queries finish.
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+	// IdleTimeout closes idle keep-alive connections. Defaults to 2m.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// ShutdownTimeout is how long in-flight requests may take to finish on
+	// shutdown. Defaults to 30s.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+}
+
+// ServerTLSConfig configures TLS on the public listener. Files are read again
+// on every reload, so rotated certificates take effect without a restart.
+type ServerTLSConfig struct {
+	// CertFile and KeyFile are the server's certificate and key.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ClientCAFile holds the CAs that client certificates must chain to.
+	ClientCAFile string `yaml:"client_ca_file"`
+	// ClientAuth is none (default), request (verify a certificate when one is
+	// sent) or require (refuse the handshake without a valid certificate).
+	ClientAuth string `yaml:"client_auth"`
+	// MinVersion is 1.2 (default) or 1.3.
+	MinVersion string `yaml:"min_version"`
+}
+
+// Enabled reports whether TLS is configured.
+func (c ServerTLSConfig) Enabled() bool { return c.CertFile != "" }
+
+// LimitsConfig bounds the memory that requests hold.
+type LimitsConfig struct {
+	// MaxInflightBytes bounds the request bytes (compressed and decoded) held
+	// in memory at once; past it requests get 503 with Retry-After, which
+	// every sender retries. Defaults to 512MiB.
+	MaxInflightBytes limits.Bytes `yaml:"max_inflight_bytes"`
+	// MaxInflightBytesPerTenant bounds one tenant's share, so that one
+	// tenant's burst cannot starve the others; past it the tenant gets 503
+	// with Retry-After. Defaults to a quarter of MaxInflightBytes. (Not 429:
+	// Prometheus drops a batch on 429 unless retry_on_http_429 is set.)
+	MaxInflightBytesPerTenant limits.Bytes `yaml:"max_inflight_bytes_per_tenant"`
+}
+
+// MetricsConfig configures the metrics signal.
+type MetricsConfig struct {
+	// Write enables Prometheus remote-write ingest on /api/v1/receive,
+	// /api/v1/write and /api/v1/push.
+	Write *promrw.Config `yaml:"write"`
+}
+
+// SetDefaults fills the unset fields of c.
+func (c *Config) SetDefaults() {
+	s := &c.Server
+	if s.Listen == "" {
+		s.Listen = ":8080"
+	}
+	if s.InternalListen == "" {
+		s.InternalListen = ":8081"
+	}
+	for _, d := range []struct {
+		p *time.Duration
+		v time.Duration
+	}{{&s.ReadHeaderTimeout, 10 * time.Second}, {&s.ReadTimeout, time.Minute}, {&s.WriteTimeout, 5 * time.Minute},
+		{&s.IdleTimeout, 2 * time.Minute}, {&s.ShutdownTimeout, 30 * time.Second}} {
+		if *d.p == 0 {
+			*d.p = d.v
+		}
+	}
+	if c.Limits.MaxInflightBytes == 0 {
+		c.Limits.MaxInflightBytes = 512 << 20
+	}
+	if c.Limits.MaxInflightBytesPerTenant == 0 {
+		c.Limits.MaxInflightBytesPerTenant = c.Limits.MaxInflightBytes / 4
+	}
+	for i := range c.Upstreams {
+		c.Upstreams[i].SetDefaults()
+	}
+	if c.Metrics.Write != nil {
+		c.Metrics.Write.SetDefaults()
+	}
+	if c.AccessLog == nil {
+		t := true
+		c.AccessLog = &t
+	}
+}
+
+// Validate reports every problem of c, which must have its defaults set.
+func (c *Config) Validate() error {
+	var errs []error
+	for _, a := range []struct{ name, addr string }{{"listen", c.Server.Listen}, {"internal_listen", c.Server.InternalListen}} {
+		if _, _, err := net.SplitHostPort(a.addr); err != nil {
+			errs = append(errs, fmt.Errorf("server.%s %q: %w", a.name, a.addr, err))
+		}
+	}
+	if c.Server.Listen == c.Server.InternalListen {
+		errs = append(errs, errors.New("server.listen and server.internal_listen must differ: the internal endpoints must not be reachable by tenants"))
+	}
+	if _, err := c.Server.TLS.build(); err != nil {
+		errs = append(errs, fmt.Errorf("server.tls: %w", err))
+	}
+	if c.Limits.MaxInflightBytes < 0 || c.Limits.MaxInflightBytesPerTenant < 0 {
+		errs = append(errs, errors.New("limits must not be negative"))
+	}
+	names := map[string]bool{}
+	for i := range c.Upstreams {
+		u := &c.Upstreams[i]
+		if err := u.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+		if names[u.Name] {
+			errs = append(errs, fmt.Errorf("upstream %q is defined more than once", u.Name))
+		}
+		names[u.Name] = true
+	}
+	if w := c.Metrics.Write; w != nil {
+		if err := w.Validate(); err != nil {
+			errs = append(errs, tenancy.Prefix("metrics.write", err))
+		}
+		if w.Upstream != "" && !names[w.Upstream] {
+			errs = append(errs, fmt.Errorf("metrics.write.upstream %q is not one of the upstreams", w.Upstream))
+		}
+		if w.MaxBodyBytes > c.Limits.MaxInflightBytes {
+			errs = append(errs, fmt.Errorf("metrics.write.max_body_bytes (%s) is larger than limits.max_inflight_bytes (%s)", w.MaxBodyBytes, c.Limits.MaxInflightBytes))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// UpstreamNames returns the names of the configured upstreams.
+func (c *Config) UpstreamNames() map[string]bool {
+	names := make(map[string]bool, len(c.Upstreams))
+	for _, u := range c.Upstreams {
+		names[u.Name] = true
+	}
+	return names
+}
+
+// build returns the crypto/tls server configuration, or nil without TLS.
+func (c ServerTLSConfig) build() (*tls.Config, error) {
+	if !c.Enabled() {
+		if c.KeyFile != "" || c.ClientCAFile != "" || c.ClientAuth != "" {
+			return nil, errors.New("key_file, client_ca_file and client_auth need cert_file")
+		}
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+	if err != nil {
+		return nil, err
+	}
+	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	switch c.MinVersion {
+	case "", "1.2":
+	case "1.3":
+		cfg.MinVersion = tls.VersionTLS13
+	default:
+		return nil, fmt.Errorf("min_version %q: want 1.2 or 1.3", c.MinVersion)
+	}
+	switch c.ClientAuth {
+	case "", "none":
+		cfg.ClientAuth = tls.NoClientCert
+	case "request":
+		cfg.ClientAuth = tls.VerifyClientCertIfGiven
+	case "require":
+		cfg.ClientAuth = tls.RequireAndVerifyClientCert
+	default:
+		return nil, fmt.Errorf("client_auth %q: want none, request or require", c.ClientAuth)
+	}
+	if cfg.ClientAuth != tls.NoClientCert {
+		if c.ClientCAFile == "" {
+			return nil, fmt.Errorf("client_auth %s needs client_ca_file", c.ClientAuth)
+		}
+		pem, err := os.ReadFile(c.ClientCAFile)
+		if err != nil {
+			return nil, err
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("client_ca_file %s holds no PEM certificate", c.ClientCAFile)
+		}
+		cfg.ClientCAs = pool
+	}
+	return cfg, nil
+}

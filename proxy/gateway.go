@@ -1,0 +1,225 @@
+// Package proxy is the tenantgate HTTP gateway: it authenticates every
+// request, binds the caller to the tenants its grants allow, and hands the
+// request to the handler of its signal and direction (proxy/ingest/...,
+// proxy/query/...), which enforces the tenant on the data.
+//
+// Configuration reloads build a new generation (authenticator, tenant
+// registry, upstreams, handlers) and swap it in atomically; requests that
+// started on the old generation finish on it.
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/tenantgate/tenantgate/authn"
+	"github.com/tenantgate/tenantgate/proxy/ingest/promrw"
+	"github.com/tenantgate/tenantgate/proxy/internal/limits"
+	"github.com/tenantgate/tenantgate/proxy/internal/upstream"
+	"github.com/tenantgate/tenantgate/tenancy"
+)
+
+// Options are the gateway's dependencies.
+type Options struct {
+	Logger         *slog.Logger
+	Registerer     prometheus.Registerer
+	Gatherer       prometheus.Gatherer
+	TracerProvider trace.TracerProvider
+	// Reload is called by POST /-/reload on the internal listener. It should
+	// load the configuration and call Apply.
+	Reload func(ctx context.Context) error
+}
+
+// Gateway serves the public API and the internal endpoints.
+type Gateway struct {
+	opts     Options
+	metrics  *metrics
+	upm      *upstream.Metrics
+	rwm      *promrw.Metrics
+	inflight *limits.Inflight
+	ledger   *promrw.Ledger
+
+	mu       sync.Mutex // serializes Apply
+	gen      atomic.Pointer[generation]
+	draining atomic.Bool
+}
+
+// generation is everything built from one configuration.
+type generation struct {
+	cfg       Config
+	authn     *authn.Authenticator
+	registry  *tenancy.Registry
+	upstreams *upstream.Set
+	routes    *router
+	tls       *tls.Config
+	loaded    time.Time
+}
+
+// New returns a gateway that serves nothing until Apply succeeds.
+func New(o Options) *Gateway {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Registerer == nil {
+		o.Registerer = prometheus.NewRegistry()
+	}
+	if o.Gatherer == nil {
+		if g, ok := o.Registerer.(prometheus.Gatherer); ok {
+			o.Gatherer = g
+		} else {
+			o.Gatherer = prometheus.NewRegistry()
+		}
+	}
+	if o.TracerProvider == nil {
+		o.TracerProvider = noop.NewTracerProvider()
+	}
+	return &Gateway{
+		opts:     o,
+		metrics:  newMetrics(o.Registerer),
+		upm:      upstream.NewMetrics(o.Registerer),
+		rwm:      promrw.NewMetrics(o.Registerer),
+		inflight: limits.NewInflight(0, 0),
+	}
+}
+
+// Apply builds a generation from the configuration and makes it current. On
+// any error the current generation keeps serving and nothing changes.
+func (g *Gateway) Apply(ctx context.Context, cfg Config, authCfg authn.Config, tenants []tenancy.Config) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	cfg.SetDefaults()
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	registry, err := tenancy.NewRegistry(tenants)
+	if err != nil {
+		return err
+	}
+	tlsCfg, err := cfg.Server.TLS.build()
+	if err != nil {
+		return fmt.Errorf("server.tls: %w", err)
+	}
+	old := g.gen.Load()
+	var prevUpstreams *upstream.Set
+	if old != nil {
+		prevUpstreams = old.upstreams
+	}
+	ups, err := upstream.NewSet(cfg.Upstreams, prevUpstreams, upstream.Options{
+		Logger: g.opts.Logger, Metrics: g.upm, TracerProvider: g.opts.TracerProvider,
+	})
+	if err != nil {
+		return err
+	}
+	a, err := authn.New(ctx, authCfg, authn.Options{Logger: g.opts.Logger.With("component", "authn")})
+	if err != nil {
+		ups.Retire(prevUpstreams)
+		return err
+	}
+	gen := &generation{cfg: cfg, authn: a, registry: registry, upstreams: ups, tls: tlsCfg, loaded: time.Now()}
+	if gen.routes, err = g.routes(gen); err != nil {
+		a.Close()
+		ups.Retire(prevUpstreams)
+		return err
+	}
+	g.inflight.SetBounds(cfg.Limits.MaxInflightBytes, cfg.Limits.MaxInflightBytesPerTenant)
+	g.gen.Store(gen)
+	g.metrics.tenants.Set(float64(registry.Len()))
+	if old != nil {
+		old.upstreams.Retire(ups)
+		old.authn.Close()
+	}
+	return nil
+}
+
+// routes builds the route table of gen.
+func (g *Gateway) routes(gen *generation) (*router, error) {
+	rt := newRouter()
+	if w := gen.cfg.Metrics.Write; w != nil {
+		h, err := promrw.New(*w, promrw.Deps{
+			Logger: g.opts.Logger.With("component", "promrw"), Metrics: g.rwm,
+			Upstreams: gen.upstreams, Inflight: g.inflight, Ledger: g.ledgerFor(w),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("metrics.write: %w", err)
+		}
+		for _, p := range []string{"/api/v1/receive", "/api/v1/write", "/api/v1/push"} {
+			rt.handle(p, []string{http.MethodPost}, "remote_write", h)
+		}
+	}
+	return rt, nil
+}
+
+func (g *Gateway) ledgerFor(w *promrw.Config) *promrw.Ledger {
+	if g.ledger == nil {
+		g.ledger = promrw.NewLedger(w.SplitMemory, 100000)
+	}
+	return g.ledger
+}
+
+// Handler returns the public API handler.
+func (g *Gateway) Handler() http.Handler {
+	return http.HandlerFunc(g.serve)
+}
+
+// TLSConfig returns a TLS configuration for the public listener that follows
+// reloads (rotated certificates and client CAs), or nil when the current
+// configuration has no TLS.
+func (g *Gateway) TLSConfig() *tls.Config {
+	gen := g.gen.Load()
+	if gen == nil || gen.tls == nil {
+		return nil
+	}
+	return &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			cur := g.gen.Load()
+			if cur == nil || cur.tls == nil {
+				return nil, errors.New("tls is no longer configured")
+			}
+			return cur.tls, nil
+		},
+	}
+}
+
+// Config returns the configuration currently served, with defaults set.
+func (g *Gateway) Config() (Config, bool) {
+	gen := g.gen.Load()
+	if gen == nil {
+		return Config{}, false
+	}
+	return gen.cfg, true
+}
+
+// Registry returns the tenant registry currently enforced.
+func (g *Gateway) Registry() *tenancy.Registry {
+	if gen := g.gen.Load(); gen != nil {
+		return gen.registry
+	}
+	return nil
+}
+
+// Drain marks the gateway as shutting down: /-/ready answers 503 from now
+// on, so load balancers stop sending new requests while in-flight ones
+// finish.
+func (g *Gateway) Drain() { g.draining.Store(true) }
+
+// Close stops the current generation's background work.
+func (g *Gateway) Close() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if gen := g.gen.Load(); gen != nil {
+		gen.upstreams.Retire(nil)
+		gen.authn.Close()
+	}
+}
