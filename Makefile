@@ -1,0 +1,61 @@
+# tenantgate: the two commands of the quick start are `make demo` and `make test`.
+SHELL := /bin/bash
+GO          ?= go
+STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
+BENCHSTAT   ?= $(GO) run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
+BIN         := $(CURDIR)/bin
+UNIT_PKGS    = $(shell $(GO) list ./... | grep -v /test/e2e)
+
+.PHONY: all build test lint unit e2e e2e-tools demo bench bench-load fuzz clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/tenantgate ./cmd/tenantgate
+
+## test: everything CI runs: lint, unit/golden/fuzz-seed tests with -race, end-to-end tests with real programs.
+test: lint unit e2e
+
+lint:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	$(STATICCHECK) ./...
+
+## unit: unit, golden and fuzz seed-corpus tests (go test runs testdata/fuzz seeds without -fuzz).
+unit:
+	$(GO) test -race -count=1 -timeout 20m $(UNIT_PKGS)
+
+## e2e-tools: build (or reuse from the cache) Thanos, Hydra and Prometheus 3.
+e2e-tools:
+	test/e2e/tools/build.sh all
+
+## e2e: end-to-end tests against real Thanos, Hydra and Prometheus 2 and 3 agents.
+e2e: e2e-tools build
+	eval "$$(test/e2e/tools/env.sh)" && TENANTGATE_E2E=1 TENANTGATE_E2E_TENANTGATE=$(BIN)/tenantgate \
+		$(GO) test -count=1 -timeout 45m -v ./test/e2e/... 2>&1 | tee $(BIN)/e2e.log | grep -E '^(=== RUN|--- |    --- |PASS|FAIL|ok|panic)|SKIP'; \
+		exit $${PIPESTATUS[0]}
+
+## demo: Thanos receive + query, a Prometheus agent of the demo tenant, tenantgate between them.
+demo: build
+	deploy/demo/run.sh
+
+## bench: the stamping benchmarks against the snappy round-trip baseline, compared with benchstat.
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count=6 ./proxy/ingest/promrw/stamp/ | tee $(BIN)/stamp.bench
+	$(BENCHSTAT) $(BIN)/stamp.bench
+
+## bench-load: the remote-write load generator through tenantgate and through nginx, same run.
+bench-load: build
+	bench/load.sh
+
+## fuzz: run each fuzz target for FUZZTIME (default 30s).
+FUZZTIME ?= 30s
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+			echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
+
+clean:
+	rm -rf $(BIN)
