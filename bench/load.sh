@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# load.sh (make bench-load) drives the same remote-write load through
+# tenantgate and through nginx as a pass-through proxy, in one run, into a
+# sink that discards what it gets, and prints each one's throughput, latency
+# and CPU-seconds per million samples, and tenantgate's ratio to nginx.
+#
+#   SPS=400000 DURATION=30s VERSION=1 bench/load.sh
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+sps=${SPS:-300000}
+duration=${DURATION:-30s}
+version=${VERSION:-1}
+conc=${CONCURRENCY:-8}
+work=$(mktemp -d "${TMPDIR:-/tmp}/tenantgate-bench.XXXXXX")
+token=bench-token-0123456789abcdef0123456789abcdef
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+"$root/test/e2e/tools/apt.sh" >/dev/null
+nginx=$(command -v nginx || echo /usr/sbin/nginx)
+(cd "$root" && go build -o "$work/tenantgate" ./cmd/tenantgate && go build -o "$work/bench" ./bench/cmd/tenantgate-bench)
+
+free_port() { # a random loopback port that nothing answers on
+	local p
+	while :; do
+		p=$(shuf -i 20000-60000 -n 1)
+		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
+	done
+}
+sink_port=$(free_port); tg_port=$(free_port); tg_int=$(free_port); ngx_port=$(free_port)
+
+"$work/bench" sink --listen "127.0.0.1:$sink_port" 2>"$work/sink.log" &
+pids+=($!)
+
+hash=$(printf %s "$token" | sha256sum | cut -d' ' -f1)
+cat >"$work/tenantgate.yaml" <<YAML
+server: {listen: "127.0.0.1:$tg_port", internal_listen: "127.0.0.1:$tg_int"}
+access_log: false
+logging: {level: warn}
+upstreams:
+  - {name: sink, url: "http://127.0.0.1:$sink_port", health_url: /-/ready}
+metrics:
+  write: {upstream: sink}
+authn:
+  static_tokens: [{name: bench, token_sha256: $hash}]
+tenants:
+  - id: bench
+    grants: [{principals: [subject:static/bench], signals: [metrics], access: [write]}]
+YAML
+"$work/tenantgate" serve --config "$work/tenantgate.yaml" 2>"$work/tenantgate.log" &
+tg_pid=$!
+pids+=($tg_pid)
+
+cat >"$work/nginx.conf" <<CONF
+worker_processes auto;
+pid $work/nginx.pid;
+error_log $work/nginx-error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $work/nginx-body;
+  proxy_temp_path $work/nginx-proxy;
+  fastcgi_temp_path $work/nginx-fcgi; uwsgi_temp_path $work/nginx-uwsgi; scgi_temp_path $work/nginx-scgi;
+  upstream sink { server 127.0.0.1:$sink_port; keepalive 64; }
+  server {
+    listen 127.0.0.1:$ngx_port;
+    client_max_body_size 16m;
+    client_body_buffer_size 16m;
+    location / {
+      proxy_pass http://sink;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+CONF
+"$nginx" -c "$work/nginx.conf" -g 'daemon off;' 2>"$work/nginx.log" &
+ngx_master=$!
+pids+=($ngx_master)
+
+for _ in $(seq 1 50); do
+	curl -fsS -o /dev/null "http://127.0.0.1:$tg_int/-/ready" 2>/dev/null && break
+	sleep 0.2
+done
+sleep 1
+ngx_pids=$(echo "$ngx_master" $(pgrep -P "$ngx_master") | tr ' ' ',')
+
+echo "load: $sps samples/s target, ${duration}, RW $version, 2000 series/request, concurrency $conc"
+common=(--samples-per-second "$sps" --duration "$duration" --version "$version" --concurrency "$conc" --json "$work/results.jsonl")
+"$work/bench" load "${common[@]}" --label nginx --url "http://127.0.0.1:$ngx_port/api/v1/receive" --cpu-pids "$ngx_pids"
+[[ -n ${PROFILE:-} ]] && (sleep 5; curl -fsS -o "$PROFILE" "http://127.0.0.1:$tg_int/debug/pprof/profile?seconds=10") &
+"$work/bench" load "${common[@]}" --label tenantgate --url "http://127.0.0.1:$tg_port/api/v1/receive" --token "$token" --cpu-pids "$tg_pid"
+
+# The ratio, from the two JSON lines.
+awk -F'"cpu_seconds_per_million_samples":' '{split($2,a,","); v[NR]=a[1]} END {
+	if (v[1] > 0) printf "tenantgate / nginx CPU per million samples: %.3f / %.3f = %.2fx\n", v[2], v[1], v[2]/v[1] }' "$work/results.jsonl"
+echo "raw results: $work/results.jsonl"

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# run.sh (make demo) runs tenantgate's main job on its embedded default
+# configuration: a real Thanos receive and query, a Prometheus agent of the
+# demo tenant that remote-writes through tenantgate with a static token
+# (and a forged tenant="someone-else" external label), and prints what
+# Thanos stored. Everything binds to 127.0.0.1 on the ports of the embedded
+# default and stops when the script ends (KEEP=1 keeps it running).
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+tools=$root/test/e2e/tools
+# The demo agent's token; config/default.yaml trusts only its SHA-256.
+token=tenantgate-demo-token-0123456789abcdef0123456789
+
+"$tools/apt.sh"
+"$tools/build.sh" thanos
+eval "$("$tools/env.sh")"
+thanos=$TENANTGATE_E2E_THANOS
+prometheus=$TENANTGATE_E2E_PROMETHEUS2
+tenantgate=$root/bin/tenantgate
+[[ -x $tenantgate ]] || (cd "$root" && go build -o bin/tenantgate ./cmd/tenantgate)
+
+for port in 8080 8081 9090 10901 10902 10903 10904 19291; do
+	if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+		echo "demo: port $port on 127.0.0.1 is in use; stop what holds it (the demo uses the embedded default's fixed ports)" >&2
+		exit 1
+	fi
+done
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/tenantgate-demo.XXXXXX")
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	echo "demo: stopped; logs were in $work"
+}
+trap cleanup EXIT
+
+start() { # name cmd...
+	local name=$1
+	shift
+	"$@" >"$work/$name.log" 2>&1 &
+	pids+=($!)
+	echo "demo: started $name (pid $!, log $work/$name.log)"
+}
+
+wait_for() { # url what
+	for _ in $(seq 1 120); do
+		if curl -fsS -o /dev/null "$1" 2>/dev/null; then return 0; fi
+		sleep 0.5
+	done
+	echo "demo: $2 did not become ready at $1; its log:" >&2
+	tail -n 30 "$work/$2.log" >&2 || true
+	exit 1
+}
+
+start thanos-receive "$thanos" receive --tsdb.path="$work/receive" \
+	--grpc-address=127.0.0.1:10901 --http-address=127.0.0.1:10902 --remote-write.address=127.0.0.1:19291 \
+	--label='receive_replica="r0"' --receive.tenant-header=THANOS-TENANT --receive.tenant-label-name=tenant \
+	--receive.default-tenant-id=anonymous --tsdb.retention=2h
+wait_for http://127.0.0.1:10902/-/ready thanos-receive
+start thanos-query "$thanos" query --http-address=127.0.0.1:10904 --grpc-address=127.0.0.1:10903 --endpoint=127.0.0.1:10901
+wait_for http://127.0.0.1:10904/-/ready thanos-query
+
+start tenantgate "$tenantgate" serve
+wait_for http://127.0.0.1:8081/-/ready tenantgate
+
+cat >"$work/prometheus.yml" <<YAML
+global:
+  scrape_interval: 2s
+  external_labels:
+    tenant: someone-else   # a forged tenant: tenantgate overwrites it with the token's tenant
+scrape_configs:
+  - job_name: prometheus-agent
+    static_configs: [{targets: ["127.0.0.1:9090"]}]
+  - job_name: tenantgate
+    static_configs: [{targets: ["127.0.0.1:8081"]}]
+remote_write:
+  - url: http://127.0.0.1:8080/api/v1/receive
+    authorization: {credentials: $token}
+    queue_config: {batch_send_deadline: 1s, min_backoff: 100ms}
+YAML
+start prometheus-agent "$prometheus" --enable-feature=agent --config.file="$work/prometheus.yml" \
+	--storage.agent.path="$work/agent" --web.listen-address=127.0.0.1:9090
+
+query='count by (tenant, job) ({__name__=~".+"})'
+echo "demo: waiting for the agent's series to reach Thanos through tenantgate..."
+for _ in $(seq 1 90); do
+	out=$(curl -fsS --get http://127.0.0.1:10904/api/v1/query --data-urlencode 'query=up{job="tenantgate"}' || true)
+	if [[ $out == *'"tenant":"demo"'* ]]; then
+		break
+	fi
+	sleep 1
+done
+promql() { (cd "$root" && go run ./deploy/demo/promql http://127.0.0.1:10904 "$1"); }
+echo
+echo "What Thanos stored, queried on thanos query (not through tenantgate):"
+promql "$query"
+promql 'up'
+promql 'count({tenant="someone-else"}) or vector(0)'
+echo
+echo "tenantgate's own counters:"
+grep -E '^tenantgate_remote_write_(series_overwritten|samples)_total' <(curl -fsS http://127.0.0.1:8081/metrics) || true
+if [[ ${KEEP:-} == 1 ]]; then
+	echo "demo: KEEP=1, running until Ctrl-C (tenantgate :8080, thanos query http://127.0.0.1:10904)"
+	wait
+fi
