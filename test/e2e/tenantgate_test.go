@@ -66,10 +66,23 @@ type Tenantgate struct {
 // starts tenantgate on it, waiting until it is ready.
 func startTenantgate(t *testing.T, cfg string) *Tenantgate {
 	t.Helper()
+	return startTenantgateTLS(t, "", cfg)
+}
+
+// startTenantgateTLS is startTenantgate with server.tls set to the YAML
+// flow mapping tls (empty for plain HTTP); the public URL is then https.
+func startTenantgateTLS(t *testing.T, tls, cfg string) *Tenantgate {
+	t.Helper()
 	pub, internal := harness.Addr(harness.FreePort(t)), harness.Addr(harness.FreePort(t))
 	dir := t.TempDir()
 	path := filepath.Join(dir, "tenantgate.yaml")
-	full := "server: {listen: \"" + pub + "\", internal_listen: \"" + internal + "\"}\n" + cfg
+	server := "listen: \"" + pub + "\", internal_listen: \"" + internal + "\""
+	scheme := "http://"
+	if tls != "" {
+		server += ", tls: " + tls
+		scheme = "https://"
+	}
+	full := "server: {" + server + "}\n" + cfg
 	if err := os.WriteFile(path, []byte(full), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +91,7 @@ func startTenantgate(t *testing.T, cfg string) *Tenantgate {
 		t.Fatalf("check-config: %v\n%s\n%s", err, out, full)
 	}
 	p := harness.StartProcess(t, "tenantgate", bin, []string{"serve", "--config", path}, harness.ProcessOptions{Dir: dir})
-	tg := &Tenantgate{Process: p, URL: "http://" + pub, InternalURL: "http://" + internal, ConfigPath: path}
+	tg := &Tenantgate{Process: p, URL: scheme + pub, InternalURL: "http://" + internal, ConfigPath: path}
 	p.WaitHTTP(t, tg.InternalURL+"/-/ready", 60*time.Second)
 	return tg
 }
