@@ -21,7 +21,9 @@ usage() {
 # version (and build tags).
 usable() {
 	local out
-	[[ -x $1 ]] && out=$("$1" "$2" 2>&1) && [[ ${out//$'\n'/ } =~ $3 ]]
+	local -a args
+	read -ra args <<<"$2" # a version command may be several words (kubectl version --client)
+	[[ -x $1 ]] && out=$("$1" "${args[@]}" 2>&1) && [[ ${out//$'\n'/ } =~ $3 ]]
 }
 
 build_one() {
