@@ -247,8 +247,10 @@ func refRewriteV2(src []byte, o Options) ([]rSeries, Stats, error) {
 }
 
 // refTranslate decodes src with writev2, stamps it and builds the 1.0
-// request that translation should produce. Metadata is deduplicated by the
-// symbol ref of the family name, as documented.
+// request that translation should produce. Metadata is keyed by metric
+// family: a classic histogram's or summary's _bucket, _sum and _count series
+// belong to the family without the suffix; the first series of a family
+// gives its metadata.
 func refTranslate(src []byte, o Options) (*prompb.WriteRequest, Stats, error) {
 	var in writev2.Request
 	if err := in.Unmarshal(src); err != nil {
@@ -259,7 +261,7 @@ func refTranslate(src []byte, o Options) (*prompb.WriteRequest, Stats, error) {
 	}
 	out := &prompb.WriteRequest{}
 	var st Stats
-	done := map[uint32]bool{}
+	done := map[string]bool{}
 	for _, ts := range in.Timeseries {
 		ls, _ := resolve(ts.LabelsRefs, in.Symbols)
 		keep, over, drop, err := refDecide(valuesOf(ls, o.LabelName), o)
@@ -306,10 +308,11 @@ func refTranslate(src []byte, o Options) (*prompb.WriteRequest, Stats, error) {
 			if in.Symbols[ts.LabelsRefs[i]] != "__name__" {
 				continue
 			}
-			if fam := ts.LabelsRefs[i+1]; !done[fam] {
+			fam := refFamily(in.Symbols[ts.LabelsRefs[i+1]], md.Type, len(ts.Histograms) > 0)
+			if !done[fam] {
 				done[fam] = true
 				out.Metadata = append(out.Metadata, prompb.MetricMetadata{
-					Type: prompb.MetricMetadata_MetricType(md.Type), MetricFamilyName: in.Symbols[fam],
+					Type: prompb.MetricMetadata_MetricType(md.Type), MetricFamilyName: fam,
 					Help: in.Symbols[md.HelpRef], Unit: in.Symbols[md.UnitRef],
 				})
 			}
@@ -473,3 +476,26 @@ func sortedLabels(ls [][2]string) bool {
 
 // equalBytes reports whether two encodings match, for messages in tests.
 func equalBytes(a, b []byte) bool { return bytes.Equal(a, b) }
+
+// refFamily is the metric family of a series name, written independently of
+// familyName.
+func refFamily(name string, typ writev2.Metadata_MetricType, native bool) string {
+	if native {
+		return name
+	}
+	switch typ {
+	case writev2.Metadata_METRIC_TYPE_HISTOGRAM, writev2.Metadata_METRIC_TYPE_GAUGEHISTOGRAM:
+		for _, s := range []string{"_bucket", "_sum", "_count"} {
+			if f, ok := strings.CutSuffix(name, s); ok && f != "" {
+				return f
+			}
+		}
+	case writev2.Metadata_METRIC_TYPE_SUMMARY:
+		for _, s := range []string{"_sum", "_count"} {
+			if f, ok := strings.CutSuffix(name, s); ok && f != "" {
+				return f
+			}
+		}
+	}
+	return name
+}

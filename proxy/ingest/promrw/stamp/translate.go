@@ -13,12 +13,42 @@ const (
 	v2HistogramStart = 17 // start_timestamp: no such field in 1.0
 )
 
-// metaRec is one MetricMetadata to emit: the __name__ value ref, the type,
+// metaRec is one MetricMetadata to emit: the metric family name, the type,
 // and the help and unit refs.
 type metaRec struct {
-	family     uint32
+	family     []byte
 	typ        int32
 	help, unit uint32
+}
+
+// The Remote-Write 2.0 metadata types whose series names carry a suffix
+// that is not part of the metric family name.
+const (
+	metaTypeHistogram      = 3
+	metaTypeGaugeHistogram = 4
+	metaTypeSummary        = 5
+)
+
+// familyName returns the metric family that a series named name belongs to.
+// 2.0 carries metadata on every series, and a classic histogram's family
+// "foo" has the series foo_bucket, foo_sum and foo_count; 1.0 metadata is
+// keyed by the family, as Prometheus' scrape metadata is. Native histogram
+// series are named after their family and keep their name.
+func familyName(name []byte, typ int32, native bool) []byte {
+	var suffixes []string
+	switch {
+	case native:
+	case typ == metaTypeHistogram || typ == metaTypeGaugeHistogram:
+		suffixes = []string{"_bucket", "_sum", "_count"}
+	case typ == metaTypeSummary:
+		suffixes = []string{"_sum", "_count"}
+	}
+	for _, suf := range suffixes {
+		if n := len(name) - len(suf); n > 0 && string(name[n:]) == suf {
+			return name[:n]
+		}
+	}
+	return name
 }
 
 // translateV2 stamps an io.prometheus.write.v2.Request and emits it as a
@@ -104,11 +134,18 @@ func (r *rewriter) addMetadata(in *v2Info) {
 		if flags[refs[k]]&fMetricName == 0 {
 			continue
 		}
-		fam := refs[k+1]
-		if flags[fam]&fMetaDone == 0 {
-			flags[fam] |= fMetaDone
-			r.sc.meta = append(r.sc.meta, metaRec{family: fam, typ: typ, help: uint32(in.metaVals[1]), unit: uint32(in.metaVals[2])})
+		name := refs[k+1]
+		if flags[name]&fMetaDone != 0 {
+			return
 		}
+		flags[name] |= fMetaDone
+		fam := familyName(r.sym(name), typ, in.histograms > 0)
+		for _, m := range r.sc.meta {
+			if string(m.family) == string(fam) {
+				return
+			}
+		}
+		r.sc.meta = append(r.sc.meta, metaRec{family: fam, typ: typ, help: uint32(in.metaVals[1]), unit: uint32(in.metaVals[2])})
 		return
 	}
 }
@@ -121,8 +158,8 @@ func (r *rewriter) appendMetadataV1(dst []byte, m metaRec) []byte {
 		dst = append(dst, 1<<3|wtVarint)
 		dst = appendVarint(dst, uint64(int64(m.typ)))
 	}
-	if fam := r.sym(m.family); len(fam) > 0 {
-		dst = appendBytesField(dst, 2<<3|wtBytes, fam)
+	if len(m.family) > 0 {
+		dst = appendBytesField(dst, 2<<3|wtBytes, m.family)
 	}
 	if help := r.sym(m.help); len(help) > 0 {
 		dst = appendBytesField(dst, 4<<3|wtBytes, help)
