@@ -23,6 +23,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/tenantgate/tenantgate/proxy/internal/httperr"
 )
@@ -261,7 +262,7 @@ func NewSet(cfgs []Config, prev *Set, o Options) (*Set, error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.TracerProvider == nil {
-		o.TracerProvider = trace.NewNoopTracerProvider()
+		o.TracerProvider = noop.NewTracerProvider()
 	}
 	s := &Set{byName: make(map[string]*Upstream, len(cfgs))}
 	for _, c := range cfgs {
