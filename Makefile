@@ -21,8 +21,10 @@ lint:
 	$(GO) vet ./...
 	$(STATICCHECK) ./...
 
-## unit: unit, golden and fuzz seed-corpus tests (go test runs testdata/fuzz seeds without -fuzz).
+## unit: unit, golden and fuzz seed-corpus tests (go test runs testdata/fuzz seeds without -fuzz),
+## once as built for production (allocation checks hold) and once with the race detector.
 unit:
+	$(GO) test -count=1 -timeout 20m $(UNIT_PKGS)
 	$(GO) test -race -count=1 -timeout 20m $(UNIT_PKGS)
 
 ## e2e-tools: build (or reuse from the cache) Thanos, Hydra and Prometheus 3.
