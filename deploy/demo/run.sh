@@ -20,7 +20,7 @@ prometheus=$TENANTGATE_E2E_PROMETHEUS2
 tenantgate=$root/bin/tenantgate
 [[ -x $tenantgate ]] || (cd "$root" && go build -o bin/tenantgate ./cmd/tenantgate)
 
-for port in 8080 8081 9090 10901 10902 10903 10904 19291; do
+for port in 8080 8081 9090 10901 10902 10903 10904 19291 19391; do
 	if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
 		echo "demo: port $port on 127.0.0.1 is in use; stop what holds it (the demo uses the embedded default's fixed ports)" >&2
 		exit 1
@@ -56,6 +56,7 @@ wait_for() { # url what
 
 start thanos-receive "$thanos" receive --tsdb.path="$work/receive" \
 	--grpc-address=127.0.0.1:10901 --http-address=127.0.0.1:10902 --remote-write.address=127.0.0.1:19291 \
+	--receive.capnproto-address=127.0.0.1:19391 \
 	--label='receive_replica="r0"' --receive.tenant-header=THANOS-TENANT --receive.tenant-label-name=tenant \
 	--receive.default-tenant-id=anonymous --tsdb.retention=2h
 wait_for http://127.0.0.1:10902/-/ready thanos-receive

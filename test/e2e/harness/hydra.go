@@ -85,6 +85,10 @@ func StartHydra(t testing.TB, opts HydraOptions) *Hydra {
 			// with CreateClient for the requesting client.
 			"token_hook":               h.hook.URL + "/token-hook",
 			"allowed_top_level_claims": opts.TopLevelClaims,
+			// Client secrets are hashed with PBKDF2 by default, which takes
+			// seconds per token on a loaded test machine; the cheapest bcrypt
+			// is enough for throwaway test clients.
+			"hashers": map[string]any{"algorithm": "bcrypt", "bcrypt": map[string]any{"cost": 4}},
 		},
 		"log": map[string]any{"level": "info", "format": "text"},
 	}

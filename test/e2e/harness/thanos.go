@@ -94,6 +94,8 @@ func StartThanos(t testing.TB, opts ThanosOptions) *Thanos {
 		"--grpc-address=" + th.receiveGRPC,
 		"--http-address=" + th.receiveHTTP,
 		"--remote-write.address=" + th.remoteWrite,
+		// Its default is 0.0.0.0:19391, which two concurrent runs share.
+		"--receive.capnproto-address=" + Addr(FreePort(t)),
 		`--label=` + thanosReplicaLabel + `="r0"`,
 		"--receive.tenant-header=" + ThanosTenantHeader,
 		"--receive.tenant-label-name=" + ThanosTenantLabel,
