@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/tenantgate/tenantgate/proxy/admin"
 	"github.com/tenantgate/tenantgate/proxy/ingest/promrw"
 	"github.com/tenantgate/tenantgate/proxy/internal/limits"
 	"github.com/tenantgate/tenantgate/proxy/internal/upstream"
@@ -30,6 +31,8 @@ type Config struct {
 	Metrics MetricsConfig `yaml:"metrics"`
 	// AccessLog logs one line per request at info level. Defaults to true.
 	AccessLog *bool `yaml:"access_log"`
+	// Admins is the platform-admin grant: who may use the admin API.
+	Admins admin.Config `yaml:"admins"`
 }
 
 // ServerConfig configures the public and internal listeners.
@@ -167,6 +170,9 @@ func (c *Config) Validate() error {
 		if w.MaxBodyBytes > c.Limits.MaxInflightBytes {
 			errs = append(errs, fmt.Errorf("metrics.write.max_body_bytes (%s) is larger than limits.max_inflight_bytes (%s)", w.MaxBodyBytes, c.Limits.MaxInflightBytes))
 		}
+	}
+	if err := c.Admins.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
