@@ -156,12 +156,12 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// desiredPaths records the paths of the leaves and lists of v, the same
-// granularity ownedPaths reports.
+// desiredPaths records the paths of v's leaves, lists and maps (a map may
+// be atomic, and then the manager owns it as a whole).
 func desiredPaths(path string, v any, out map[string]bool) {
+	out[path] = true
 	m, ok := v.(map[string]any)
 	if !ok || len(m) == 0 {
-		out[path] = true
 		return
 	}
 	for k, e := range m {

@@ -92,6 +92,17 @@ func (p *Platform) Validate() error {
 	return errors.Join(errs...)
 }
 
+// Check reports what the provisioned tenant c needs from the platform that
+// neither it nor p provides (a Vault address, a GitOps repository, a backup
+// bucket). p must have its defaults set. Gateway-only tenants pass.
+func Check(c *tenancy.Config, p *Platform) error {
+	t, ok := c.Provisioning()
+	if !ok {
+		return nil
+	}
+	return p.check(c.ID, &t)
+}
+
 // check reports what a tenant needs from the platform that neither it nor
 // the platform provides.
 func (p *Platform) check(id string, t *tenancy.ProvisionConfig) error {

@@ -89,7 +89,7 @@ func (p *Provisioner) event(ctx context.Context, c *Change, at time.Time, result
 	ev := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "events.k8s.io/v1", "kind": "Event",
 		"metadata": map[string]any{
-			"generateName": "tenant-" + c.Tenant + ".",
+			"name":         "tenant-" + c.Tenant + "." + newUUID()[24:],
 			"namespace":    ns,
 			"labels":       map[string]any{LabelTenant: c.Tenant, LabelManagedBy: ManagedBy},
 		},
