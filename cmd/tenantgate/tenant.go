@@ -33,8 +33,8 @@ const tenantUsage = `usage: tenantgate tenant <render|plan|apply|delete|expire> 
 // tenantFlags are the flags every tenant subcommand takes.
 type tenantFlags struct {
 	config, tenant, kubeconfig, context, provLog, agent string
-	fromCluster                                        bool
-	now                                                string
+	fromCluster                                         bool
+	now                                                 string
 }
 
 func tenantCmd(args []string, stdout, stderr io.Writer) error {

@@ -89,9 +89,9 @@ func (p *Provisioner) event(ctx context.Context, c *Change, at time.Time, result
 	ev := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "events.k8s.io/v1", "kind": "Event",
 		"metadata": map[string]any{
-			"name":         "tenant-" + c.Tenant + "." + newUUID()[24:],
-			"namespace":    ns,
-			"labels":       map[string]any{LabelTenant: c.Tenant, LabelManagedBy: ManagedBy},
+			"name":      "tenant-" + c.Tenant + "." + newUUID()[24:],
+			"namespace": ns,
+			"labels":    map[string]any{LabelTenant: c.Tenant, LabelManagedBy: ManagedBy},
 		},
 		"eventTime":           at.UTC().Format(metav1.RFC3339Micro),
 		"reportingController": reportingController,
