@@ -181,7 +181,7 @@ func ownedPaths(live *unstructured.Unstructured, manager string) map[string]bool
 			continue
 		}
 		var tree map[string]any
-		if err := json.Unmarshal(mf.FieldsV1.Raw, &tree); err != nil {
+		if err := json.Unmarshal(mf.FieldsV1.GetRawBytes(), &tree); err != nil {
 			return nil
 		}
 		out := map[string]bool{}

@@ -80,7 +80,7 @@ func TestPlanTenant(t *testing.T) {
 		live := liveCopy(t, desired)
 		sc := live["StorageClass//tenant-"+sensitiveID]
 		sc.SetManagedFields([]metav1.ManagedFieldsEntry{{Manager: "tenantgate", Operation: "Apply",
-			FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:parameters":{"f:type":{},"f:iops":{}},"f:metadata":{"f:labels":{"f:tenant":{}}}}`)}}})
+			FieldsV1: metav1.NewFieldsV1(`{"f:parameters":{"f:type":{},"f:iops":{}},"f:metadata":{"f:labels":{"f:tenant":{}}}}`)}})
 		pl := &Plan{PlanTenant(c.ID, desired, live, "tenantgate", testNow)}
 		p := pl.Pending()
 		if len(p) != 1 || strings.Join(p[0].Diff, ";") != "parameters.iops: removed" {
