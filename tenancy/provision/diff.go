@@ -57,7 +57,7 @@ func (c Change) String() string {
 func compare(desired, live *unstructured.Unstructured, manager string) []string {
 	var diffs []string
 	for _, top := range sortedKeys(desired.Object) {
-		if top == "apiVersion" || top == "kind" {
+		if top == "apiVersion" || top == "kind" || contains(desired.Object[top], live.Object[top]) {
 			continue
 		}
 		diffs = subset(diffs, top, desired.Object[top], live.Object[top])
@@ -73,6 +73,37 @@ func compare(desired, live *unstructured.Unstructured, manager string) []string 
 		}
 	}
 	return diffs
+}
+
+// contains reports whether live holds everything want holds, by the rules
+// of subset, without building the paths subset reports: in the steady state
+// almost every object is unchanged.
+func contains(want, live any) bool {
+	switch w := want.(type) {
+	case map[string]any:
+		l, ok := live.(map[string]any)
+		if !ok {
+			return false
+		}
+		for k, v := range w {
+			if !contains(v, l[k]) {
+				return false
+			}
+		}
+		return true
+	case []any:
+		l, ok := live.([]any)
+		if !ok || len(l) != len(w) {
+			return false
+		}
+		for i := range w {
+			if !contains(w[i], l[i]) {
+				return false
+			}
+		}
+		return true
+	}
+	return scalarEqual(want, live)
 }
 
 // subset appends to diffs every way in which live fails to hold want at

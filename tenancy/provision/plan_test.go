@@ -18,7 +18,7 @@ import (
 // liveCopy returns what the API server would hold after applying objs:
 // the same fields, plus server-side defaults and metadata, and
 // managedFields naming the manager.
-func liveCopy(t *testing.T, objs []*unstructured.Unstructured) map[string]*unstructured.Unstructured {
+func liveCopy(t testing.TB, objs []*unstructured.Unstructured) map[string]*unstructured.Unstructured {
 	t.Helper()
 	out := map[string]*unstructured.Unstructured{}
 	for _, o := range objs {
