@@ -3,6 +3,7 @@ package kube
 import (
 	"flag"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -105,6 +106,31 @@ func TestFromObjectErrors(t *testing.T) {
 		_, err := FromObject(&unstructured.Unstructured{Object: map[string]any{"spec": tc.spec}})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("FromObject(%v) = %v, want %q", tc.spec, err, tc.want)
+		}
+	}
+}
+
+// TestExampleTenants decodes every example Tenant object under deploy/.
+func TestExampleTenants(t *testing.T) {
+	files, _ := filepath.Glob("../../deploy/tenants/*.yaml")
+	if len(files) == 0 {
+		t.Fatal("no example Tenant objects under deploy/tenants")
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var u unstructured.Unstructured
+		if err := sigsyaml.Unmarshal(data, &u.Object); err != nil {
+			t.Fatal(err)
+		}
+		c, err := FromObject(&u)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if u.GetKind() != Kind || u.GetName() != ObjectName(c.ID) {
+			t.Errorf("%s: kind %s, name %s, want Tenant named %s", f, u.GetKind(), u.GetName(), ObjectName(c.ID))
 		}
 	}
 }

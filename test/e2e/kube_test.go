@@ -77,6 +77,10 @@ func installCRDs(t *testing.T, kc *harness.KubeCluster) {
 			t.Fatalf("kubectl create namespace %s: %v\n%s", ns, err, out)
 		}
 	}
+	// tenantgate's ClusterRoles, bound to the users the tests act as.
+	kubectlOK(t, kc, kc.AdminKubeconfig, "", "apply", "-f", filepath.Join("..", "..", "deploy", "rbac", "tenantgate.yaml"))
+	kubectlOK(t, kc, kc.AdminKubeconfig, "", "create", "clusterrolebinding", "e2e-provisioner", "--clusterrole=tenantgate-provisioner", "--user=provisioner")
+	kubectlOK(t, kc, kc.AdminKubeconfig, "", "create", "clusterrolebinding", "e2e-gateway", "--clusterrole=tenantgate-gateway", "--user=gateway")
 }
 
 // dynamicClient returns a client of the cluster with the token.

@@ -82,12 +82,15 @@ func TestKubernetesTenants(t *testing.T) {
 	kc := harness.StartKubeCluster(t,
 		harness.KubeUser{Name: "dora", Groups: []string{"acme-devs"}},
 		harness.KubeUser{Name: "gus", Groups: []string{"globex-devs"}},
+		harness.KubeUser{Name: "provisioner"}, // bound to deploy/rbac's tenantgate-provisioner
+		harness.KubeUser{Name: "gateway"},     // bound to deploy/rbac's tenantgate-gateway
 	)
 	installCRDs(t, kc)
 	dir := t.TempDir()
 	cfgPath, provLog := filepath.Join(dir, "tenantgate.yaml"), filepath.Join(dir, "prov.jsonl")
 	breakGlassStart := time.Now().Add(-time.Hour).Truncate(time.Second)
-	writeFile(t, cfgPath, provisioningConfig(kc.AdminKubeconfig, "100", breakGlassStart))
+	provisioner := kc.Kubeconfig(t, "provisioner", kc.Users["provisioner"].Token)
+	writeFile(t, cfgPath, provisioningConfig(provisioner, "100", breakGlassStart))
 	dyn := dynamicClient(t, kc, kc.AdminToken)
 	ctx := context.Background()
 
@@ -124,7 +127,7 @@ func TestKubernetesTenants(t *testing.T) {
 	})
 
 	t.Run("a quota change changes only the quota", func(t *testing.T) {
-		writeFile(t, cfgPath, provisioningConfig(kc.AdminKubeconfig, "250", breakGlassStart))
+		writeFile(t, cfgPath, provisioningConfig(provisioner, "250", breakGlassStart))
 		out := tenantgateCmd(t, true, "tenant", "plan", "--config", cfgPath)
 		want := "~ ResourceQuota tenant-" + tenantA + "/tenant-quota (update)\n    spec.hard.pods: \"100\" → \"250\"\n0 to create, 1 to update, 0 to delete, 40 unchanged\n"
 		if out != want {
@@ -199,6 +202,16 @@ func TestKubernetesTenants(t *testing.T) {
 		}
 	})
 
+	t.Run("a Tenant object is provisioned with --from-cluster", func(t *testing.T) {
+		kubectlOK(t, kc, kc.AdminKubeconfig, "", "apply", "-f", filepath.Join("..", "..", "deploy", "tenants", "acme.yaml"))
+		const id = "5f0e3b1a-9c2d-4e7f-8a6b-1d2c3e4f5a6b"
+		out := tenantgateCmd(t, true, "tenant", "apply", "--config", cfgPath, "--from-cluster", "--tenant", id)
+		if !strings.Contains(out, "19 to create, 0 to update, 0 to delete, 0 unchanged") {
+			t.Fatalf("apply --from-cluster:\n%s", out)
+		}
+		kubectlOK(t, kc, kc.AdminKubeconfig, "", "get", "namespace", "tenant-"+id)
+	})
+
 	t.Run("a Tenant created with kubectl is enforced by a running gateway", func(t *testing.T) {
 		testTenantObjects(t, kc)
 	})
@@ -242,7 +255,7 @@ admins: {principals: [subject:static/agent]}
 tenants:
   - id: file-tenant
     grants: [{principals: [subject:static/agent], signals: [metrics], access: [write]}]
-`, strings.TrimSuffix(th.RemoteWriteURL(), "/api/v1/receive"), sha256Hex(tokenLifecycle), sha256Hex(tokenTenantC), kc.AdminKubeconfig))
+`, strings.TrimSuffix(th.RemoteWriteURL(), "/api/v1/receive"), sha256Hex(tokenLifecycle), sha256Hex(tokenTenantC), kc.Kubeconfig(t, "gateway", kc.Users["gateway"].Token)))
 
 	if code := remoteWriteAs(t, tg.URL, tokenTenantC); code != http.StatusForbidden {
 		t.Fatalf("before the Tenant exists: %d, want 403", code)
