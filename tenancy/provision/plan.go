@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -165,16 +166,40 @@ func (p *Provisioner) Apply(ctx context.Context, tenants []tenancy.Config) (*Pla
 	if err != nil {
 		return nil, err
 	}
-	var errs []error
-	for i := range pl.Changes {
-		c := &pl.Changes[i]
+	// Tenants are independent: up to Workers of them are applied at once,
+	// each one's steps in order (its namespace before what goes in it).
+	var byTenant [][]int
+	index := map[string]int{}
+	for i, c := range pl.Changes {
 		if c.Action == Unchanged {
 			continue
 		}
-		if err := p.step(ctx, c); err != nil {
-			errs = append(errs, err)
+		k, ok := index[c.Tenant]
+		if !ok {
+			k = len(byTenant)
+			index[c.Tenant] = k
+			byTenant = append(byTenant, nil)
 		}
+		byTenant[k] = append(byTenant[k], i)
 	}
+	var mu sync.Mutex
+	var errs []error
+	sem := make(chan struct{}, p.opts.Workers)
+	var wg sync.WaitGroup
+	for _, steps := range byTenant {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			for _, i := range steps {
+				if err := p.step(ctx, &pl.Changes[i]); err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	wg.Wait()
 	return pl, errors.Join(errs...)
 }
 

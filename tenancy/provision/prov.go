@@ -13,7 +13,8 @@ import (
 )
 
 // Sink receives the provenance of every provisioning step. tenantgate's
-// audit pipeline implements it; FileSink writes JSON Lines.
+// audit pipeline implements it; FileSink writes JSON Lines. Apply works on
+// several tenants at once, so Record must be safe for concurrent use.
 type Sink interface {
 	Record(ctx context.Context, a *Activity) error
 }

@@ -35,6 +35,8 @@ type Options struct {
 	// EventNamespace holds the events about cluster-scoped objects.
 	// Defaults to default, where Kubernetes puts them.
 	EventNamespace string
+	// Workers is how many tenants Apply works on at once. Defaults to 8.
+	Workers int
 	// Now is the clock. Defaults to time.Now.
 	Now        func() time.Time
 	Logger     *slog.Logger
@@ -75,6 +77,9 @@ func New(o Options) (*Provisioner, error) {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.Workers <= 0 {
+		o.Workers = 8
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
