@@ -46,16 +46,16 @@ func (g *Gateway) mergedRegistry(file []tenancy.Config) (*tenancy.Registry, erro
 	return tenancy.NewRegistry(merged)
 }
 
-// isFileTenant reports whether id is a tenant of the configuration file.
-func (g *Gateway) isFileTenant(id string) bool {
+// fileTenant returns the tenant id of the configuration file.
+func (g *Gateway) fileTenant(id string) (tenancy.Config, bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for _, c := range g.fileTenants {
 		if c.ID == id {
-			return true
+			return c, true
 		}
 	}
-	return false
+	return tenancy.Config{}, false
 }
 
 // adminRoutes adds the admin API when a platform-admin grant and a tenant
@@ -65,7 +65,7 @@ func (g *Gateway) adminRoutes(rt *router, gen *generation) {
 		return
 	}
 	h := admin.New(gen.cfg.Admins, admin.Deps{
-		Store: g.opts.TenantStore, Logger: g.opts.Logger.With("component", "admin"), FileTenant: g.isFileTenant,
+		Store: g.opts.TenantStore, Logger: g.opts.Logger.With("component", "admin"), FileTenant: g.fileTenant,
 	})
 	rt.handleWith("/admin/v1/tenants", []string{"GET", "POST"}, "admin_tenants", h, httperr.WritePrometheus)
 	rt.handleWith("/admin/v1/tenants/{id}", []string{"GET", "DELETE"}, "admin_tenant", h, httperr.WritePrometheus)

@@ -76,9 +76,9 @@ const MaxBodyBytes = 1 << 20
 type Deps struct {
 	Store  Store
 	Logger *slog.Logger
-	// FileTenant reports whether the tenant id comes from the
-	// configuration file, which the API may not change.
-	FileTenant func(id string) bool
+	// FileTenant returns the tenant id of the configuration file, which the
+	// API may not change, and whether there is one.
+	FileTenant func(id string) (tenancy.Config, bool)
 }
 
 // Handler serves the admin API.
@@ -158,14 +158,17 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request, reg *tenancy.Regi
 	var out []Tenant
 	for _, id := range reg.IDs() {
 		t, _ := reg.Tenant(id)
-		e := Tenant{ID: id, Name: t.Name, Source: "file"}
-		if c, ok := fromAPI[id]; ok && !h.deps.FileTenant(id) {
-			e.Source, e.Provisioned = "api", c.Provision != nil
+		e := Tenant{ID: id, Name: t.Name, Source: "api"}
+		if c, ok := h.deps.FileTenant(id); ok {
+			e.Source, e.Provisioned = "file", c.Provision != nil
+		} else if c, ok := fromAPI[id]; ok {
+			e.Provisioned = c.Provision != nil
 			delete(fromAPI, id)
 		}
 		out = append(out, e)
 	}
-	// Stored but not (yet) enforced: just created, or clashing with the file.
+	// Stored but not (yet) enforced: just created, or clashing with the
+	// file (the file wins).
 	for _, c := range fromAPI {
 		out = append(out, Tenant{ID: c.ID, Name: c.Name, Source: "api (not enforced)", Provisioned: c.Provision != nil})
 	}
@@ -190,7 +193,8 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request, reg *tenancy.Re
 	if err := c.Validate(); err != nil {
 		return httperr.Wrap(http.StatusBadRequest, "bad_tenant", err, "%v", err)
 	}
-	if _, ok := reg.Tenant(c.ID); ok || h.deps.FileTenant(c.ID) {
+	_, inFile := h.deps.FileTenant(c.ID)
+	if _, ok := reg.Tenant(c.ID); ok || inFile {
 		return httperr.New(http.StatusConflict, "exists", "tenant %q already exists", c.ID)
 	}
 	if err := h.deps.Store.Create(r.Context(), c); err != nil {
@@ -217,7 +221,7 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request, id string) error {
 }
 
 func (h *Handler) delete(w http.ResponseWriter, r *http.Request, id string) error {
-	if h.deps.FileTenant(id) {
+	if _, ok := h.deps.FileTenant(id); ok {
 		return httperr.New(http.StatusConflict, "file_tenant", "tenant %q is defined in the configuration file; remove it there", id)
 	}
 	if err := h.deps.Store.Delete(r.Context(), id); err != nil {
