@@ -76,6 +76,11 @@ func (p *Provisioner) Plan(ctx context.Context, tenants []tenancy.Config) (*Plan
 		return nil, err
 	}
 	pl := &Plan{}
+	if len(desired) > 0 {
+		if pl.Changes, err = p.planPlatform(ctx); err != nil {
+			return nil, err
+		}
+	}
 	for _, c := range tenants {
 		if objs, ok := desired[c.ID]; ok {
 			pl.Changes = append(pl.Changes, PlanTenant(c.ID, objs, live[c.ID], p.opts.FieldManager, p.opts.Now())...)

@@ -124,6 +124,9 @@ func (p *Provisioner) activity(c *Change, started, ended time.Time, result *unst
 		Used:      []Entity{{ID: "urn:tenantgate:tenant:" + c.Tenant, Label: "tenant " + c.Tenant}},
 		Agent:     Agent{ID: "urn:tenantgate:agent:" + p.opts.Agent, Label: p.opts.Agent + " (field manager " + p.opts.FieldManager + ")"},
 	}
+	if c.Tenant == PlatformTenant {
+		a.Used = []Entity{{ID: "urn:tenantgate:platform", Label: "the platform's provisioning settings"}}
+	}
 	if c.live != nil {
 		a.Used = append(a.Used, objectEntity(c.live))
 	}

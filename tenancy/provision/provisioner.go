@@ -121,6 +121,8 @@ var kinds = []struct {
 	kind string
 	info kindInfo
 }{
+	{"ValidatingAdmissionPolicy", kindInfo{vapGVR, false}},
+	{"ValidatingAdmissionPolicyBinding", kindInfo{vapBindingGVR, false}},
 	{"Namespace", kindInfo{schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}, false}},
 	{"StorageClass", kindInfo{schema.GroupVersionResource{Group: "storage.k8s.io", Version: "v1", Resource: "storageclasses"}, false}},
 	{"Role", kindInfo{schema.GroupVersionResource{Group: "rbac.authorization.k8s.io", Version: "v1", Resource: "roles"}, true}},

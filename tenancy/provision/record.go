@@ -86,12 +86,16 @@ func (p *Provisioner) event(ctx context.Context, c *Change, at time.Time, result
 	if c.Namespace == Namespace(c.Tenant) && c.Action != Delete {
 		ns = c.Namespace
 	}
+	name, labels := "tenant-"+c.Tenant, map[string]any{LabelTenant: c.Tenant, LabelManagedBy: ManagedBy}
+	if c.Tenant == PlatformTenant {
+		name, labels = "tenantgate-platform", map[string]any{LabelManagedBy: ManagedBy}
+	}
 	ev := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "events.k8s.io/v1", "kind": "Event",
 		"metadata": map[string]any{
-			"name":      "tenant-" + c.Tenant + "." + newUUID()[24:],
+			"name":      name + "." + newUUID()[24:],
 			"namespace": ns,
-			"labels":    map[string]any{LabelTenant: c.Tenant, LabelManagedBy: ManagedBy},
+			"labels":    labels,
 		},
 		"eventTime":           at.UTC().Format(metav1.RFC3339Micro),
 		"reportingController": reportingController,

@@ -113,6 +113,31 @@ func TestRenderGolden(t *testing.T) {
 	}
 }
 
+// TestRenderPlatformGolden pins the cluster-wide objects.
+func TestRenderPlatformGolden(t *testing.T) {
+	dir := filepath.Join("testdata", "golden", "platform")
+	for i, o := range RenderPlatform() {
+		got, err := yaml.Marshal(o.Object)
+		if err != nil {
+			t.Fatal(err)
+		}
+		file := filepath.Join(dir, fmt.Sprintf("%02d-%s-%s.yaml", i, strings.ToLower(o.GetKind()), o.GetName()))
+		if *update {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(file, got, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		exp, err := os.ReadFile(file)
+		if err != nil || string(exp) != string(got) {
+			t.Errorf("%s differs from the rendering (run go test -update): %v\n%s", file, err, got)
+		}
+	}
+}
+
 // TestRenderDeterministic renders the same tenant many times, with its
 // groups and parameters written in another order, and wants identical bytes.
 func TestRenderDeterministic(t *testing.T) {

@@ -96,7 +96,7 @@ func TestKubernetesTenants(t *testing.T) {
 
 	t.Run("apply two tenants", func(t *testing.T) {
 		out := tenantgateCmd(t, true, "tenant", "apply", "--config", cfgPath, "--prov-log", provLog, "--agent", "e2e")
-		if !strings.Contains(out, "41 to create, 0 to update, 0 to delete, 0 unchanged") {
+		if !strings.Contains(out, "43 to create, 0 to update, 0 to delete, 0 unchanged") {
 			t.Fatalf("apply:\n%s", out)
 		}
 		ns, err := dyn.Resource(schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}).Get(ctx, "tenant-"+tenantB, metav1.GetOptions{})
@@ -116,12 +116,12 @@ func TestKubernetesTenants(t *testing.T) {
 		if n := strings.Count(events, "\n"); n != 20 {
 			t.Errorf("%d events for tenant A's 20 objects", n)
 		}
-		checkProvLog(t, provLog, 41)
+		checkProvLog(t, provLog, 43)
 	})
 
 	t.Run("apply again changes nothing", func(t *testing.T) {
 		out := tenantgateCmd(t, true, "tenant", "apply", "--config", cfgPath)
-		if !strings.Contains(out, "0 to create, 0 to update, 0 to delete, 41 unchanged") {
+		if !strings.Contains(out, "0 to create, 0 to update, 0 to delete, 43 unchanged") {
 			t.Fatalf("second apply is not a no-op:\n%s", out)
 		}
 	})
@@ -129,7 +129,7 @@ func TestKubernetesTenants(t *testing.T) {
 	t.Run("a quota change changes only the quota", func(t *testing.T) {
 		writeFile(t, cfgPath, provisioningConfig(provisioner, "250", breakGlassStart))
 		out := tenantgateCmd(t, true, "tenant", "plan", "--config", cfgPath)
-		want := "~ ResourceQuota tenant-" + tenantA + "/tenant-quota (update)\n    spec.hard.pods: \"100\" → \"250\"\n0 to create, 1 to update, 0 to delete, 40 unchanged\n"
+		want := "~ ResourceQuota tenant-" + tenantA + "/tenant-quota (update)\n    spec.hard.pods: \"100\" → \"250\"\n0 to create, 1 to update, 0 to delete, 42 unchanged\n"
 		if out != want {
 			t.Fatalf("plan:\n%s\nwant:\n%s", out, want)
 		}
@@ -155,6 +155,22 @@ func TestKubernetesTenants(t *testing.T) {
 				t.Errorf("kubectl %s as a TenantDev of A: err=%v, want forbidden\n%s", strings.Join(args, " "), err, out)
 			}
 		}
+		// Volumes only on the tenant's own StorageClass (its own KMS key).
+		pvc := func(class string) string {
+			return fmt.Sprintf(`{"apiVersion":"v1","kind":"PersistentVolumeClaim","metadata":{"name":"data-%s","namespace":"tenant-%s"},`+
+				`"spec":{"accessModes":["ReadWriteOnce"],"storageClassName":"tenant-%s","resources":{"requests":{"storage":"1Gi"}}}}`, class[:8], tenantA, class)
+		}
+		if out, err := kc.Kubectl(ctx, dora, pvc(tenantB), "create", "-f", "-"); err == nil || !strings.Contains(out, "its own StorageClass") {
+			t.Errorf("a PVC of tenant A on tenant B's StorageClass: err=%v\n%s", err, out)
+		}
+		harness.Eventually(t, 30*time.Second, func() error {
+			// The quota controller must have counted the namespace first.
+			out, err := kc.Kubectl(ctx, dora, pvc(tenantA), "create", "-f", "-")
+			if err != nil {
+				return fmt.Errorf("a PVC on the tenant's own StorageClass: %v: %s", err, out)
+			}
+			return nil
+		})
 		gus := kc.Kubeconfig(t, "gus", kc.Users["gus"].Token)
 		kubectlOK(t, kc, gus, "", "create", "configmap", "settings", "-n", "tenant-"+tenantB, "--from-literal=a=b")
 	})
@@ -206,7 +222,7 @@ func TestKubernetesTenants(t *testing.T) {
 		kubectlOK(t, kc, kc.AdminKubeconfig, "", "apply", "-f", filepath.Join("..", "..", "deploy", "tenants", "acme.yaml"))
 		const id = "5f0e3b1a-9c2d-4e7f-8a6b-1d2c3e4f5a6b"
 		out := tenantgateCmd(t, true, "tenant", "apply", "--config", cfgPath, "--from-cluster", "--tenant", id)
-		if !strings.Contains(out, "19 to create, 0 to update, 0 to delete, 0 unchanged") {
+		if !strings.Contains(out, "19 to create, 0 to update, 0 to delete, 2 unchanged") {
 			t.Fatalf("apply --from-cluster:\n%s", out)
 		}
 		kubectlOK(t, kc, kc.AdminKubeconfig, "", "get", "namespace", "tenant-"+id)

@@ -103,7 +103,7 @@ func StartKubeCluster(t testing.TB, users ...KubeUser) *KubeCluster {
 		"--secure-port=" + strconv.Itoa(FreePort(t)), "--use-service-account-credentials=false",
 		"--service-account-private-key-file=" + keyPath,
 		"--controllers=namespace-controller,serviceaccount-controller,serviceaccount-token-controller,clusterrole-aggregation-controller," +
-			"resourcequota-controller,garbage-collector-controller,root-ca-certificate-publisher-controller",
+			"resourcequota-controller,garbage-collector-controller,root-ca-certificate-publisher-controller,persistentvolumeclaim-protection-controller",
 	}, ProcessOptions{Dir: dir})
 	c.kubectl = os.Getenv(EnvKubectl)
 	return c
