@@ -167,7 +167,17 @@ func (r *renderer) namespace() *corev1.Namespace {
 	if r.p.Tier == tenancy.Sensitive {
 		enforce = "restricted"
 	}
-	tol, _ := json.Marshal([]corev1.Toleration{{Key: r.pl.TierLabel, Operator: corev1.TolerationOpEqual, Value: tier, Effect: corev1.TaintEffectNoSchedule}})
+	own := corev1.Toleration{Key: r.pl.TierLabel, Operator: corev1.TolerationOpEqual, Value: tier, Effect: corev1.TaintEffectNoSchedule}
+	tol, _ := json.Marshal([]corev1.Toleration{own})
+	// The whitelist must also admit the tolerations Kubernetes itself adds
+	// (DefaultTolerationSeconds: not-ready, unreachable; the DaemonSet
+	// controller: the node-condition taints), or no pod would be admitted.
+	// What it keeps out is the other tier's taint.
+	allowed := []corev1.Toleration{own}
+	for _, k := range []string{"not-ready", "unreachable", "disk-pressure", "memory-pressure", "pid-pressure", "unschedulable", "network-unavailable"} {
+		allowed = append(allowed, corev1.Toleration{Key: "node.kubernetes.io/" + k, Operator: corev1.TolerationOpExists})
+	}
+	allowedJSON, _ := json.Marshal(allowed)
 	ns := &corev1.Namespace{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
 		ObjectMeta: r.meta(r.ns, ""),
@@ -186,7 +196,7 @@ func (r *renderer) namespace() *corev1.Namespace {
 		AnnotationRetention:          r.p.Retention.String(),
 		annotationNodeSelector:       r.pl.TierLabel + "=" + tier,
 		annotationDefaultTolerations: string(tol),
-		annotationTolerationsAllowed: string(tol),
+		annotationTolerationsAllowed: string(allowedJSON),
 	}
 	return ns
 }

@@ -140,7 +140,7 @@ func TestKubernetesTenants(t *testing.T) {
 		}
 	})
 
-	t.Run("RBAC: a TenantDev works in its namespace only", func(t *testing.T) {
+	t.Run("RBAC and admission: a TenantDev works in its namespace only", func(t *testing.T) {
 		dora := kc.Kubeconfig(t, "dora", kc.Users["dora"].Token)
 		kubectlOK(t, kc, dora, "", "create", "configmap", "settings", "-n", "tenant-"+tenantA, "--from-literal=a=b")
 		for _, args := range [][]string{
@@ -171,6 +171,23 @@ func TestKubernetesTenants(t *testing.T) {
 			}
 			return nil
 		})
+		// Pods: admitted under the namespace's Pod Security level, pinned to
+		// the tier's node pool, and unable to tolerate the other tier's taint.
+		kubectlOK(t, kc, dora, "", "run", "web", "-n", "tenant-"+tenantA, "--image=registry.example/web:1", "--restart=Never")
+		sel := kubectlOK(t, kc, kc.AdminKubeconfig, "", "get", "pod", "web", "-n", "tenant-"+tenantA, "-o", "jsonpath={.spec.nodeSelector}|{.spec.tolerations[*].key}|{.spec.containers[0].resources.limits.cpu}")
+		if !strings.Contains(sel, `"tenant-tier":"standard"`) || !strings.Contains(sel, "tenant-tier") || !strings.HasSuffix(sel, "|500m") {
+			t.Errorf("pod of tenant A: nodeSelector|tolerations|cpu limit = %s", sel)
+		}
+		sneaky := `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"sneaky","namespace":"tenant-` + tenantA + `"},"spec":{"containers":[{"name":"c","image":"x"}],` +
+			`"tolerations":[{"key":"tenant-tier","operator":"Equal","value":"sensitive","effect":"NoSchedule"}]}}`
+		if out, err := kc.Kubectl(ctx, dora, sneaky, "create", "-f", "-"); err == nil || !strings.Contains(out, "whitelist") {
+			t.Errorf("a pod of tenant A tolerating the sensitive pool: err=%v\n%s", err, out)
+		}
+		hostPath := `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"hostpath","namespace":"tenant-` + tenantA + `"},` +
+			`"spec":{"containers":[{"name":"c","image":"x"}],"volumes":[{"name":"root","hostPath":{"path":"/"}}]}}`
+		if out, err := kc.Kubectl(ctx, dora, hostPath, "create", "-f", "-"); err == nil || !strings.Contains(out, `violates PodSecurity "baseline:latest"`) {
+			t.Errorf("a hostPath pod of tenant A: err=%v\n%s", err, out)
+		}
 		gus := kc.Kubeconfig(t, "gus", kc.Users["gus"].Token)
 		kubectlOK(t, kc, gus, "", "create", "configmap", "settings", "-n", "tenant-"+tenantB, "--from-literal=a=b")
 	})
