@@ -9,10 +9,13 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"sort"
 	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/dynamic"
 	sigsyaml "sigs.k8s.io/yaml"
 
 	"github.com/tenantgate/tenantgate/config"
@@ -28,6 +31,7 @@ const tenantUsage = `usage: tenantgate tenant <render|plan|apply|delete|expire> 
   apply    create and update the tenants' objects with server-side apply; prune what is no longer rendered
   delete   --tenant ID: mark the tenant for deletion; once its retention period is over, remove its objects
   expire   delete the break-glass roles whose 24 hours are over
+  reconcile  apply, then delete (with retention) the tenants no longer in the registry, then expire; --every D repeats
 `
 
 // tenantFlags are the flags every tenant subcommand takes.
@@ -35,6 +39,7 @@ type tenantFlags struct {
 	config, tenant, kubeconfig, context, provLog, agent string
 	fromCluster                                         bool
 	now                                                 string
+	every                                               time.Duration
 }
 
 func tenantCmd(args []string, stdout, stderr io.Writer) error {
@@ -54,6 +59,7 @@ func tenantCmd(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&f.provLog, "prov-log", "", "append the PROV-O record of every step to this file (JSON-LD, one activity a line)")
 	fs.StringVar(&f.agent, "agent", "", "who acts, for events and provenance (default: $USER@tenantgate)")
 	fs.StringVar(&f.now, "now", "", "render as of this RFC 3339 time (default: now); decides break-glass windows")
+	fs.DurationVar(&f.every, "every", 0, "reconcile: repeat every D until interrupted (default: once)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -62,7 +68,7 @@ func tenantCmd(args []string, stdout, stderr io.Writer) error {
 	switch sub {
 	case "render":
 		return tenantRender(&f, stdout)
-	case "plan", "apply", "delete", "expire":
+	case "plan", "apply", "delete", "expire", "reconcile":
 		return tenantCluster(ctx, sub, &f, stdout, stderr)
 	}
 	fmt.Fprint(stderr, tenantUsage)
@@ -190,6 +196,9 @@ func tenantCluster(ctx context.Context, sub string, f *tenantFlags, stdout, stde
 	if err != nil {
 		return err
 	}
+	if sub == "reconcile" {
+		return tenantReconcile(ctx, p, f, cfg.Tenants, client, stdout)
+	}
 	var pl *provision.Plan
 	if sub == "plan" {
 		pl, err = p.Plan(ctx, tenants)
@@ -224,4 +233,60 @@ func tenantDelete(ctx context.Context, p *provision.Provisioner, id string, stdo
 		return errors.New("tenant " + id + " has no objects in the cluster")
 	}
 	return nil
+}
+
+// tenantReconcile runs Reconcile once, or every f.every until ctx ends.
+// Reconcile deletes the tenants that are not in its registry, so each pass
+// always takes the cluster's Tenant objects too (whether or not
+// --from-cluster is given), unless the Tenant CRD is not installed; a pass
+// that cannot read them is skipped rather than run on half the registry.
+func tenantReconcile(ctx context.Context, p *provision.Provisioner, f *tenantFlags, file []tenancy.Config, client dynamic.Interface, stdout io.Writer) error {
+	if f.tenant != "" {
+		return fmt.Errorf("%w: reconcile works on every tenant; --tenant does not apply", errUsage)
+	}
+	for {
+		all := file
+		stored, err := kube.NewStore(client).List(ctx)
+		switch {
+		case apierrors.IsNotFound(err):
+			err = nil
+		case err == nil:
+			all, _ = tenancy.Merge(file, stored)
+		default:
+			err = fmt.Errorf("listing Tenant objects: %w", err)
+		}
+		if err == nil {
+			var res *provision.ReconcileResult
+			res, err = p.Reconcile(ctx, all)
+			if res != nil && res.Plan != nil {
+				fmt.Fprint(stdout, res.Plan)
+				for _, id := range sortedIDs(res.Deletions) {
+					if d := res.Deletions[id]; d != nil {
+						fmt.Fprintf(stdout, "tenant %s is no longer in the registry: %s (delete after %s)\n", id, d.State, d.DeleteAfter.Format(time.RFC3339))
+					}
+				}
+				fmt.Fprintf(stdout, "%d expired break-glass objects deleted\n", len(res.Expired))
+			}
+		}
+		if f.every == 0 {
+			return err
+		}
+		if err != nil {
+			fmt.Fprintln(stdout, "reconcile failed, retrying at the next pass:", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(f.every):
+		}
+	}
+}
+
+func sortedIDs(m map[string]*provision.DeleteResult) []string {
+	ids := make([]string, 0, len(m))
+	for id := range m {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
 }

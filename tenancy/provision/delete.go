@@ -121,6 +121,9 @@ func (p *Provisioner) removeAll(ctx context.Context, id string) (*DeleteResult, 
 	var nsChange *Change
 	for _, r := range sortedKeys(objs) {
 		o := objs[r]
+		if o.GetDeletionTimestamp() != nil {
+			continue // already going, from an earlier call
+		}
 		c := Change{Action: Delete, Tenant: id, Kind: o.GetKind(), Namespace: o.GetNamespace(), Name: o.GetName(),
 			Diff: []string{"the tenant's retention period is over"}, live: o}
 		switch {

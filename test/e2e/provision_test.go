@@ -245,6 +245,21 @@ func TestKubernetesTenants(t *testing.T) {
 		kubectlOK(t, kc, kc.AdminKubeconfig, "", "get", "namespace", "tenant-"+id)
 	})
 
+	t.Run("reconcile schedules the deletion of a tenant no longer in the registry", func(t *testing.T) {
+		const id = "5f0e3b1a-9c2d-4e7f-8a6b-1d2c3e4f5a6b"
+		kubectlOK(t, kc, kc.AdminKubeconfig, "", "delete", "tenant.tenantgate.io", id)
+		out := tenantgateCmd(t, true, "tenant", "reconcile", "--config", cfgPath)
+		// Tenant A is still in the file, so the registry brings it back;
+		// the Tenant object's tenant is gone from the registry.
+		if !strings.Contains(out, "tenant "+id+" is no longer in the registry: scheduled") || !strings.Contains(out, "+ Namespace tenant-"+tenantA) || strings.Contains(out, "tenant-"+id+" (") {
+			t.Fatalf("reconcile:\n%s", out)
+		}
+		after := kubectlOK(t, kc, kc.AdminKubeconfig, "", "get", "namespace", "tenant-"+id, "-o", "jsonpath={.metadata.annotations.tenantgate\\.io/delete-after}")
+		if d, err := time.Parse(time.RFC3339, after); err != nil || time.Until(d) < 719*time.Hour {
+			t.Fatalf("delete-after %q: want its 720h retention", after)
+		}
+	})
+
 	t.Run("a Tenant created with kubectl is enforced by a running gateway", func(t *testing.T) {
 		testTenantObjects(t, kc)
 	})
