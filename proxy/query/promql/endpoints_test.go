@@ -153,3 +153,22 @@ func TestFormatAndParseQuery(t *testing.T) {
 		t.Errorf("format and parse reached the upstream")
 	}
 }
+
+// TestExemplarsFiltered: Thanos v0.42 answers exemplar queries with every
+// tenant's exemplars whatever the tenant matcher, so the answer is filtered
+// by each series' tenant label.
+func TestExemplarsFiltered(t *testing.T) {
+	env := newTestEnv(t, Config{})
+	env.up.answer("/api/v1/query_exemplars", `{"status":"success","data":[
+		{"seriesLabels":{"__name__":"m","tenant":"acme"},"exemplars":[{"labels":{"trace_id":"acme-trace"},"value":"1","timestamp":1}]},
+		{"seriesLabels":{"__name__":"m","tenant":"globex"},"exemplars":[{"labels":{"trace_id":"globex-trace"},"value":"1","timestamp":1}]},
+		{"seriesLabels":{"__name__":"m"},"exemplars":[{"labels":{"trace_id":"nobody-trace"},"value":"1","timestamp":1}]}]}`)
+	w := env.do("acme-reader", post("/api/v1/query_exemplars", nil, url.Values{"query": {"m"}, "start": {"1"}, "end": {"2"}}))
+	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "acme-trace") ||
+		strings.Contains(w.Body.String(), "globex-trace") || strings.Contains(w.Body.String(), "nobody-trace") {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+	if got := env.up.last(t).Form.Get("query"); got != `m{tenant="acme"}` {
+		t.Errorf("exemplar query upstream %q", got)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -79,7 +80,7 @@ func (h *Handler) Routes() []Route {
 	return []Route{
 		{"/api/v1/query", getPost, "query", data("query", specQuery)},
 		{"/api/v1/query_range", getPost, "query_range", data("query_range", specRange)},
-		{"/api/v1/query_exemplars", getPost, "query_exemplars", data("query_exemplars", specExemplar)},
+		{"/api/v1/query_exemplars", getPost, "query_exemplars", h.endpoint("query_exemplars", true, h.exemplars)},
 		{"/api/v1/series", getPost, "series", data("series", specSeries)},
 		{"/api/v1/labels", getPost, "labels", data("labels", specLabels)},
 		{"/api/v1/label/{name}/values", getOnly, "label_values", h.endpoint("label_values", true, h.labelValues)},
@@ -195,11 +196,17 @@ func (h *Handler) upstreamTenant(req *request) string {
 	return strings.Join(ids, "|")
 }
 
-// labelValues serves /api/v1/label/<name>/values.
+// labelValues serves /api/v1/label/<name>/values. The name is taken from
+// the path itself (the gateway's router matches patterns without
+// dispatching, so PathValue is not set).
 func (h *Handler) labelValues(w http.ResponseWriter, r *http.Request, req *request) error {
-	name := r.PathValue("name")
-	if name == "" || strings.ContainsAny(name, "/\x00") {
-		return httperr.New(http.StatusBadRequest, "bad_label_name", "invalid label name %q", name)
+	seg, ok := strings.CutPrefix(r.URL.EscapedPath(), "/api/v1/label/")
+	if ok {
+		seg, ok = strings.CutSuffix(seg, "/values")
+	}
+	name, err := url.PathUnescape(seg)
+	if !ok || err != nil || name == "" || strings.ContainsAny(name, "/\x00") {
+		return httperr.New(http.StatusBadRequest, "bad_label_name", "invalid label name %q in %s", seg, r.URL.EscapedPath())
 	}
 	return h.forward(w, r, req, specLabels, "/api/v1/label/"+name+"/values")
 }

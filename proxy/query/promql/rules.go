@@ -80,6 +80,41 @@ func (h *Handler) ownRule(raw json.RawMessage, req *request) (json.RawMessage, b
 	return raw, true
 }
 
+// exemplars serves /api/v1/query_exemplars: the query is enforced like any
+// other, and the answer is filtered too. Thanos v0.42's exemplar API does
+// not apply the tenant matcher (receive answers with the exemplars of every
+// tenant's series that match the other matchers, with or without
+// --query.enforce-tenancy), so a series whose labels name another tenant is
+// dropped here.
+func (h *Handler) exemplars(w http.ResponseWriter, r *http.Request, req *request) error {
+	form, err := readForm(r, int64(h.cfg.MaxBodyBytes))
+	if err != nil {
+		return err
+	}
+	vals, err := specExemplar.build(form, req.enforcer, int(h.cfg.MaxQueryBytes), h.cfg.MaxMatchParams)
+	if err != nil {
+		return err
+	}
+	var data []json.RawMessage
+	warnings, err := h.getJSON(r, req, "/api/v1/query_exemplars", vals, &data)
+	if err != nil {
+		return err
+	}
+	h.d.Metrics.enforced.WithLabelValues(req.endpoint).Inc()
+	kept := make([]json.RawMessage, 0, len(data))
+	for _, e := range data {
+		var item struct {
+			SeriesLabels json.RawMessage `json:"seriesLabels"`
+		}
+		if json.Unmarshal(e, &item) == nil && h.ownLabels(item.SeriesLabels, req) {
+			kept = append(kept, e)
+		}
+	}
+	h.d.Metrics.filtered.WithLabelValues(req.endpoint).Add(float64(len(data) - len(kept)))
+	writeSuccess(w, kept, warnings)
+	return nil
+}
+
 // alerts serves /api/v1/alerts.
 func (h *Handler) alerts(w http.ResponseWriter, r *http.Request, req *request) error {
 	var data struct {
