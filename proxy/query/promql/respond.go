@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 
 	"github.com/tenantgate/tenantgate/proxy/internal/httperr"
 )
@@ -96,12 +97,19 @@ func (h *Handler) relay(w http.ResponseWriter, resp *http.Response) error {
 		}
 	}
 	w.WriteHeader(resp.StatusCode)
-	if _, err := io.Copy(w, resp.Body); err != nil {
+	buf := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(buf)
+	if _, err := io.CopyBuffer(w, resp.Body, *buf); err != nil {
 		// The status is sent; all that is left is to say so in the log.
 		h.d.Logger.Debug("copying the upstream answer", "upstream", h.up.Name(), "err", err)
 	}
 	return nil
 }
+
+// copyBufs are the buffers answers are copied through: the gateway's
+// response writer does not implement io.ReaderFrom, so io.Copy would
+// allocate one per request.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 // upstreamFailure turns an upstream 5xx into the gateway's error: 503 and
 // 504 keep their status (Prometheus answers a query timeout with 503),
