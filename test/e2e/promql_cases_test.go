@@ -104,7 +104,7 @@ func adversarialCases() []readCase {
 		{name: "POST time in the URL", who: acme, method: http.MethodPost, path: q, url: url.Values{"time": {"{t0}"}}, body: url.Values{"query": {`count(tg_marker)`}}, oracle: `count(tg_marker{tenant="acme"})`},
 		{name: "repeated query", who: acme, path: q, url: url.Values{"query": {`up`, `up{tenant="globex"}`}}, status: 400, contains: "given 2 times"},
 		{name: "store matchers and replica labels dropped", who: acme, path: q,
-			url: url.Values{"query": {`count({__name__=~".+"})`}, "time": {"{t0}"}, "storeMatch[]": {`{tenant="globex"}`}, "replicaLabels[]": {"tenant"}, "analyze": {"true"}},
+			url:    url.Values{"query": {`count({__name__=~".+"})`}, "time": {"{t0}"}, "storeMatch[]": {`{tenant="globex"}`}, "replicaLabels[]": {"tenant"}, "analyze": {"true"}},
 			oracle: `count({__name__=~".+",tenant="acme"})`},
 		{name: "parse error", who: acme, path: q, url: inst(`sum(`), status: 400, contains: `invalid parameter "query"`},
 		{name: "empty query", who: acme, path: q, url: inst(``), status: 400, contains: `invalid parameter "query"`},
