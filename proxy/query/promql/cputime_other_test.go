@@ -2,5 +2,5 @@
 
 package promql
 
-// threadCPU is not measured outside Linux.
-func threadCPU() int64 { return 0 }
+// processCPU is not measured outside Linux.
+func processCPU() int64 { return 0 }
