@@ -120,7 +120,7 @@ func (h *Handler) endpoint(name string, data bool, serve func(http.ResponseWrite
 		}
 		if err != nil {
 			e := httperr.From(err)
-			if e.Status < 500 && e.Status != httperr.StatusClientClosed {
+			if e.Status < 500 && e.Status != httperr.StatusClientClosed && !strings.HasPrefix(e.Reason, "upstream_") {
 				h.d.Metrics.rejected.WithLabelValues(name, e.Reason).Inc()
 			}
 			if e.Status >= 500 {
