@@ -77,8 +77,8 @@ type Enforcer struct {
 }
 
 // NewEnforcer returns an enforcer that restricts every selector to the
-// series whose label has one of the values tenants (which must not be
-// empty). p parses the queries; see ParserOptions.
+// series whose label has one of the values tenants; with no tenants, to
+// nothing at all. p parses the queries; see ParserOptions.
 func NewEnforcer(p parser.Parser, label string, tenants []string) *Enforcer {
 	ts := tenants
 	if !sortedUnique(ts) {
@@ -87,9 +87,15 @@ func NewEnforcer(p parser.Parser, label string, tenants []string) *Enforcer {
 		ts = slices.Compact(ts)
 	}
 	m := &labels.Matcher{Name: label, Type: labels.MatchEqual}
-	if len(ts) == 1 {
+	switch len(ts) {
+	case 0:
+		// A class of no character: matches no value, the empty one
+		// included (an empty alternation would match series without the
+		// label).
+		m.Type, m.Value = labels.MatchRegexp, `[^\x00-\x{10FFFF}]`
+	case 1:
 		m.Value = ts[0]
-	} else {
+	default:
 		// Built directly, not with labels.NewMatcher: nothing here matches
 		// values, so the regex need not be compiled; it is only printed.
 		quoted := make([]string, len(ts))

@@ -122,6 +122,32 @@ func TestEnforceSelector(t *testing.T) {
 	}
 }
 
+// TestNoTenantsSelectNothing: an enforcer for no tenant (which the handler
+// never builds: such a caller gets 403) must not fall back to series
+// without a tenant label.
+func TestNoTenantsSelectNothing(t *testing.T) {
+	e := NewEnforcer(testParser, "tenant", nil)
+	got, err := e.Query("up")
+	if err != nil {
+		t.Fatal(err)
+	}
+	expr, err := testParser.ParseExpr(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range expr.(*parser.VectorSelector).LabelMatchers {
+		if m.Name == "tenant" {
+			for _, v := range []string{"", "acme", "x"} {
+				if m.Matches(v) {
+					t.Fatalf("%s matches %q", got, v)
+				}
+			}
+			return
+		}
+	}
+	t.Fatalf("%s has no tenant matcher", got)
+}
+
 func checkResult(t *testing.T, in, got string, err error, want, reason string) {
 	t.Helper()
 	if reason == "" {
