@@ -52,6 +52,7 @@ type result struct {
 	P99ms          float64 `json:"p99_ms"`
 	CPUSeconds     float64 `json:"cpu_seconds"`
 	CPUPerMillion  float64 `json:"cpu_seconds_per_million_samples"`
+	RSSMiB         float64 `json:"peak_rss_mib"`
 	SeriesPerBatch int     `json:"series_per_request"`
 }
 
@@ -145,6 +146,7 @@ func (r *runner) run(ctx context.Context, d time.Duration, pids []int, quiet boo
 	var wg sync.WaitGroup
 
 	cpu0, _ := cpuSeconds(pids)
+	var peakRSS float64
 	start := time.Now()
 	deadline := start.Add(d)
 	progress := time.NewTicker(time.Second)
@@ -160,6 +162,9 @@ func (r *runner) run(ctx context.Context, d time.Duration, pids []int, quiet boo
 		next = next.Add(interval)
 		select {
 		case <-progress.C:
+			if rss, err := rssMiB(pids); err == nil && rss > peakRSS {
+				peakRSS = rss
+			}
 			if !quiet {
 				r.progress(time.Since(start), sent.Load(), failed.Load(), samples.Load())
 			}
@@ -200,6 +205,7 @@ func (r *runner) run(ctx context.Context, d time.Duration, pids []int, quiet boo
 	res.SamplesPerSec = float64(res.Samples) / elapsed
 	res.P50ms, res.P99ms = quantileMS(r.latencies, 0.5), quantileMS(r.latencies, 0.99)
 	res.ErrorsByCode = formatCodes(r.codes)
+	res.RSSMiB = peakRSS
 	if len(pids) > 0 && cpuErr == nil {
 		res.CPUSeconds = cpu1 - cpu0
 		if res.Samples > 0 {
@@ -272,7 +278,7 @@ func printResult(r result) {
 	fmt.Printf("%-12s samples/s %10.0f (target %.0f)  requests %d  errors %d (%s)  p50 %.2f ms  p99 %.2f ms",
 		r.Label, r.SamplesPerSec, r.TargetSPS, r.Requests, r.Errors, r.ErrorsByCode, r.P50ms, r.P99ms)
 	if r.CPUSeconds > 0 {
-		fmt.Printf("  cpu %.2f s  cpu-s per 1M samples %.3f", r.CPUSeconds, r.CPUPerMillion)
+		fmt.Printf("  cpu %.2f s  cpu-s per 1M samples %.3f  peak rss %.0f MiB", r.CPUSeconds, r.CPUPerMillion, r.RSSMiB)
 	}
 	fmt.Println()
 }
@@ -309,6 +315,24 @@ func cpuSeconds(pids []int) (float64, error) {
 		utime, _ := strconv.ParseFloat(fields[11], 64)
 		stime, _ := strconv.ParseFloat(fields[12], 64)
 		total += (utime + stime) / clockTicks
+	}
+	return total, nil
+}
+
+// rssMiB sums the resident set of the processes, from /proc/PID/status.
+func rssMiB(pids []int) (float64, error) {
+	var total float64
+	for _, pid := range pids {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		if err != nil {
+			return 0, err
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+				kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+				total += kb / 1024
+			}
+		}
 	}
 	return total, nil
 }

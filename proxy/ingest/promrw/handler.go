@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/klauspost/compress/s2"
@@ -456,20 +455,40 @@ func bodyError(r *http.Request, err error) error {
 	return httperr.Wrap(http.StatusBadRequest, "body_read_error", err, "reading the request body")
 }
 
-// Buffers are pooled: a remote-write request needs four of them, each as
-// large as the request, and allocating them anew would make the heap follow
-// the traffic. Buffers above maxPooled are left to the garbage collector so
-// that one huge request does not pin memory.
-const maxPooled = 16 << 20
+// Buffers are recycled through a bounded free list rather than a sync.Pool:
+// a remote-write request needs four buffers as large as the request, and a
+// sync.Pool is emptied at every garbage collection, so its buffers would be
+// allocated, zeroed and page-faulted in again every few requests, which
+// cost more than the stamping itself. The list holds at most maxFree
+// buffers; buffers above maxPooled bytes are left to the garbage collector
+// so that one huge request does not pin memory. What the list can hold is
+// bounded (maxFree x maxPooled), and the in-flight byte budget bounds what
+// requests hold.
+const (
+	maxPooled = 16 << 20
+	maxFree   = 64
+)
 
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+var freeBufs = make(chan *[]byte, maxFree)
 
-func getBuf() *[]byte { return bufPool.Get().(*[]byte) }
+func getBuf() *[]byte {
+	select {
+	case b := <-freeBufs:
+		return b
+	default:
+		b := make([]byte, 0, 64<<10)
+		return &b
+	}
+}
 
 func putBuf(b *[]byte) {
-	if cap(*b) <= maxPooled {
-		*b = (*b)[:0]
-		bufPool.Put(b)
+	if cap(*b) > maxPooled {
+		return
+	}
+	*b = (*b)[:0]
+	select {
+	case freeBufs <- b:
+	default:
 	}
 }
 
