@@ -1,6 +1,7 @@
 package promql
 
 import (
+	"io"
 	"net/http"
 	"net/url"
 	"sort"
@@ -49,20 +50,33 @@ func (h *Handler) federate(w http.ResponseWriter, r *http.Request, req *request)
 		w.WriteHeader(http.StatusOK)
 		return nil
 	}
-	var data struct {
-		ResultType string `json:"resultType"`
-		Result     []struct {
-			Metric map[string]string `json:"metric"`
-			Value  *[2]any           `json:"value"`
-		} `json:"result"`
-	}
+	var data vectorData
 	vals := url.Values{"query": {strings.Join(sels, " or ")}, "time": {strconv.FormatInt(time.Now().Unix(), 10)}}
 	if _, err := h.getJSON(r, req, "/api/v1/query", vals, &data); err != nil {
 		return err
 	}
 	h.d.Metrics.enforced.WithLabelValues(req.endpoint).Inc()
+	w.Header().Set("Content-Type", string(format))
+	w.WriteHeader(http.StatusOK)
+	if err := writeFamilies(w, format, data.families()); err != nil {
+		h.d.Logger.Debug("writing federation answer", "err", err)
+	}
+	return nil
+}
+
+// vectorData is the data of an instant query answer.
+type vectorData struct {
+	Result []struct {
+		Metric map[string]string `json:"metric"`
+		Value  *[2]any           `json:"value"`
+	} `json:"result"`
+}
+
+// families groups the float samples of an instant vector into untyped
+// metric families, as Prometheus federates series without metadata.
+func (d vectorData) families() map[string]*dto.MetricFamily {
 	families := map[string]*dto.MetricFamily{}
-	for _, s := range data.Result {
+	for _, s := range d.Result {
 		name := s.Metric[model.MetricNameLabel]
 		if name == "" || s.Value == nil {
 			continue
@@ -87,24 +101,27 @@ func (h *Handler) federate(w http.ResponseWriter, r *http.Request, req *request)
 		sort.Slice(m.Label, func(i, j int) bool { return m.Label[i].GetName() < m.Label[j].GetName() })
 		fam.Metric = append(fam.Metric, m)
 	}
+	return families
+}
+
+// writeFamilies encodes the families in name order, each one's series in
+// label order.
+func writeFamilies(w io.Writer, format expfmt.Format, families map[string]*dto.MetricFamily) error {
 	names := make([]string, 0, len(families))
 	for n := range families {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	w.Header().Set("Content-Type", string(format))
-	w.WriteHeader(http.StatusOK)
 	enc := expfmt.NewEncoder(w, format)
 	for _, n := range names {
 		fam := families[n]
 		sort.Slice(fam.Metric, func(i, j int) bool { return labelKey(fam.Metric[i]) < labelKey(fam.Metric[j]) })
 		if err := enc.Encode(fam); err != nil {
-			h.d.Logger.Debug("writing federation answer", "err", err)
-			return nil
+			return err
 		}
 	}
 	if c, ok := enc.(expfmt.Closer); ok {
-		_ = c.Close()
+		return c.Close()
 	}
 	return nil
 }
