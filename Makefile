@@ -58,6 +58,16 @@ bench-tenants:
 bench-load: build
 	bench/load.sh
 
+## bench-promql: PromQL enforcement against the parse+print baseline (ratio in process CPU time) and the gateway's added cost per instant query, -count=6.
+.PHONY: bench-promql bench-query
+bench-promql:
+	mkdir -p $(BIN) && $(GO) test -run '^$$' -bench 'BenchmarkEnforce|BenchmarkGatewayInstantQuery' -benchmem -count=6 ./proxy/query/promql/ | tee $(BIN)/promql.bench
+	$(BENCHSTAT) $(BIN)/promql.bench
+
+## bench-query: instant query latency through tenantgate and straight to a real thanos query, same run.
+bench-query: build
+	bench/query.sh
+
 ## fuzz: run each fuzz target for FUZZTIME (default 30s).
 FUZZTIME ?= 30s
 fuzz:

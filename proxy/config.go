@@ -13,6 +13,7 @@ import (
 	"github.com/tenantgate/tenantgate/proxy/ingest/promrw"
 	"github.com/tenantgate/tenantgate/proxy/internal/limits"
 	"github.com/tenantgate/tenantgate/proxy/internal/upstream"
+	"github.com/tenantgate/tenantgate/proxy/query/promql"
 	"github.com/tenantgate/tenantgate/tenancy"
 )
 
@@ -94,6 +95,10 @@ type MetricsConfig struct {
 	// Write enables Prometheus remote-write ingest on /api/v1/receive,
 	// /api/v1/write and /api/v1/push.
 	Write *promrw.Config `yaml:"write"`
+	// Read enables the Prometheus query API (/api/v1/query and the rest of
+	// what Grafana's Prometheus datasource calls), restricted to the tenants
+	// the caller may read.
+	Read *promql.Config `yaml:"read"`
 }
 
 // SetDefaults fills the unset fields of c.
@@ -125,6 +130,9 @@ func (c *Config) SetDefaults() {
 	}
 	if c.Metrics.Write != nil {
 		c.Metrics.Write.SetDefaults()
+	}
+	if c.Metrics.Read != nil {
+		c.Metrics.Read.SetDefaults()
 	}
 	if c.AccessLog == nil {
 		t := true
@@ -169,6 +177,17 @@ func (c *Config) Validate() error {
 		}
 		if w.MaxBodyBytes > c.Limits.MaxInflightBytes {
 			errs = append(errs, fmt.Errorf("metrics.write.max_body_bytes (%s) is larger than limits.max_inflight_bytes (%s)", w.MaxBodyBytes, c.Limits.MaxInflightBytes))
+		}
+	}
+	if rd := c.Metrics.Read; rd != nil {
+		if err := rd.Validate(); err != nil {
+			errs = append(errs, tenancy.Prefix("metrics.read", err))
+		}
+		if rd.Upstream != "" && !names[rd.Upstream] {
+			errs = append(errs, fmt.Errorf("metrics.read.upstream %q is not one of the upstreams", rd.Upstream))
+		}
+		if w := c.Metrics.Write; w != nil && w.TenantLabel != rd.TenantLabel {
+			errs = append(errs, fmt.Errorf("metrics.read.tenant_label %q differs from metrics.write.tenant_label %q: reads would be restricted by a label that writes do not stamp", rd.TenantLabel, w.TenantLabel))
 		}
 	}
 	if err := c.Admins.Validate(); err != nil {

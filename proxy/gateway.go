@@ -26,8 +26,10 @@ import (
 	"github.com/tenantgate/tenantgate/authn"
 	"github.com/tenantgate/tenantgate/proxy/admin"
 	"github.com/tenantgate/tenantgate/proxy/ingest/promrw"
+	"github.com/tenantgate/tenantgate/proxy/internal/httperr"
 	"github.com/tenantgate/tenantgate/proxy/internal/limits"
 	"github.com/tenantgate/tenantgate/proxy/internal/upstream"
+	"github.com/tenantgate/tenantgate/proxy/query/promql"
 	"github.com/tenantgate/tenantgate/tenancy"
 )
 
@@ -51,6 +53,7 @@ type Gateway struct {
 	metrics  *metrics
 	upm      *upstream.Metrics
 	rwm      *promrw.Metrics
+	qm       *promql.Metrics
 	inflight *limits.Inflight
 	ledger   *promrw.Ledger
 
@@ -96,6 +99,7 @@ func New(o Options) *Gateway {
 		metrics:  newMetrics(o.Registerer),
 		upm:      upstream.NewMetrics(o.Registerer),
 		rwm:      promrw.NewMetrics(o.Registerer),
+		qm:       promql.NewMetrics(o.Registerer),
 		inflight: limits.NewInflight(0, 0),
 	}
 }
@@ -166,6 +170,17 @@ func (g *Gateway) routes(gen *generation) (*router, error) {
 		}
 		for _, p := range []string{"/api/v1/receive", "/api/v1/write", "/api/v1/push"} {
 			rt.handle(p, []string{http.MethodPost}, "remote_write", h)
+		}
+	}
+	if rd := gen.cfg.Metrics.Read; rd != nil {
+		h, err := promql.New(*rd, promql.Deps{
+			Logger: g.opts.Logger.With("component", "promql"), Metrics: g.qm, Upstreams: gen.upstreams,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("metrics.read: %w", err)
+		}
+		for _, r := range h.Routes() {
+			rt.handleWith(r.Pattern, r.Methods, r.Name, r.Handler, httperr.WritePrometheus)
 		}
 	}
 	g.adminRoutes(rt, gen)

@@ -5,9 +5,13 @@
 //	tenantgate-bench load --url http://127.0.0.1:8080/api/v1/receive --token T \
 //	    --samples-per-second 400000 --duration 30s --cpu-pids 1234
 //	tenantgate-bench sink --listen 127.0.0.1:19999
+//	tenantgate-bench query --gateway http://127.0.0.1:8080 --token T \
+//	    --direct http://127.0.0.1:10904 --tenant bench --duration 30s
 //
 // The sink is a remote-write receiver that reads and discards bodies, so
-// that what is measured is the gateway, not the storage behind it.
+// that what is measured is the gateway, not the storage behind it. query
+// compares instant query latency through the gateway with the same queries
+// sent straight to the querier, in the same run.
 package main
 
 import (
@@ -17,7 +21,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: tenantgate-bench load|sink [flags] (-h for flags)")
+		fmt.Fprintln(os.Stderr, "usage: tenantgate-bench load|sink|query [flags] (-h for flags)")
 		os.Exit(2)
 	}
 	var err error
@@ -26,8 +30,10 @@ func main() {
 		err = load(os.Args[2:])
 	case "sink":
 		err = sink(os.Args[2:])
+	case "query":
+		err = query(os.Args[2:])
 	default:
-		err = fmt.Errorf("unknown command %q (want load or sink)", os.Args[1])
+		err = fmt.Errorf("unknown command %q (want load, sink or query)", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "tenantgate-bench:", err)
