@@ -6,7 +6,7 @@ BENCHSTAT   ?= $(GO) run golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-2
 BIN         := $(CURDIR)/bin
 UNIT_PKGS    = $(shell $(GO) list ./... | grep -v /test/e2e)
 
-.PHONY: all build test lint unit e2e e2e-tools demo bench bench-load fuzz clean
+.PHONY: all build test lint unit e2e e2e-tools demo bench bench-load bench-tenants fuzz clean
 
 all: build
 
@@ -45,6 +45,14 @@ demo: build
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count=6 ./proxy/ingest/promrw/stamp/ | tee $(BIN)/stamp.bench
 	$(BENCHSTAT) $(BIN)/stamp.bench
+
+## bench-tenants: render and plan 1,000 and 10,000 tenants; reload 10,000 tenants beside lookups (baseline: no reload).
+bench-tenants:
+	@mkdir -p $(BIN)
+	$(GO) test -run '^$$' -bench 'Render|Plan' -benchmem -benchtime=3x -count=6 ./tenancy/provision/ | tee $(BIN)/tenants.bench
+	$(GO) test -run '^$$' -bench 'NewRegistry|Permissions' -benchmem -count=6 ./tenancy/ | tee -a $(BIN)/tenants.bench
+	$(GO) test -run '^$$' -bench 'SetDynamicTenants' -benchmem -count=6 ./proxy/ | tee -a $(BIN)/tenants.bench
+	$(BENCHSTAT) $(BIN)/tenants.bench
 
 ## bench-load: the remote-write load generator through tenantgate and through nginx, same run.
 bench-load: build

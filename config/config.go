@@ -19,6 +19,8 @@ import (
 	"github.com/tenantgate/tenantgate/proxy"
 	"github.com/tenantgate/tenantgate/proxy/telemetry"
 	"github.com/tenantgate/tenantgate/tenancy"
+	"github.com/tenantgate/tenantgate/tenancy/kube"
+	"github.com/tenantgate/tenantgate/tenancy/provision"
 )
 
 // Config is the whole configuration file.
@@ -34,6 +36,12 @@ type Config struct {
 	Logging telemetry.LoggingConfig `yaml:"logging"`
 	// Tracing configures span export.
 	Tracing telemetry.TracingConfig `yaml:"tracing"`
+	// Kubernetes connects to the cluster whose Tenant objects the gateway
+	// enforces and that tenant provisioning applies to.
+	Kubernetes kube.Config `yaml:"kubernetes"`
+	// Provisioning holds the platform-wide settings of tenant
+	// provisioning (tenantgate tenant render|plan|apply|delete).
+	Provisioning provision.Platform `yaml:"provisioning"`
 }
 
 // Default is the embedded default configuration: a loopback-only gateway in
@@ -91,6 +99,7 @@ func Parse(data []byte) (*Config, error) {
 func (c *Config) SetDefaults() {
 	c.Gateway.SetDefaults()
 	c.Authn.ApplyDefaults()
+	c.Provisioning.SetDefaults()
 }
 
 // Validate reports every problem of c, including references between
@@ -115,6 +124,7 @@ func (c *Config) Validate() error {
 	}
 	providers := c.providers()
 	upstreams := c.Gateway.UpstreamNames()
+	errs = append(errs, c.validateProvisioning(providers)...)
 	for _, t := range c.Tenants {
 		seen := map[string]bool{}
 		for _, p := range t.Principals() {
@@ -161,4 +171,28 @@ func names(m map[string]bool) string {
 	}
 	sort.Strings(out)
 	return strings.Join(out, ", ")
+}
+
+// validateProvisioning checks the platform settings, what every
+// provisioned tenant needs from them, and that the platform-admin grant
+// names configured providers.
+func (c *Config) validateProvisioning(providers map[string]bool) []error {
+	var errs []error
+	if err := c.Provisioning.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	for i := range c.Tenants {
+		if err := provision.Check(&c.Tenants[i], &c.Provisioning); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, s := range c.Gateway.Admins.Principals {
+		if p, err := tenancy.ParsePrincipal(s); err == nil && !providers[p.Provider] {
+			errs = append(errs, fmt.Errorf("admins: principal %s names provider %q, which is not configured under authn (configured: %s)", s, p.Provider, names(providers)))
+		}
+	}
+	if len(c.Gateway.Admins.Principals) > 0 && !c.Kubernetes.WatchTenants {
+		errs = append(errs, errors.New("admins: the admin API keeps tenants as Tenant objects: set kubernetes.watch_tenants: true"))
+	}
+	return errs
 }

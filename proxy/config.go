@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/tenantgate/tenantgate/proxy/admin"
 	"github.com/tenantgate/tenantgate/proxy/ingest/promrw"
 	"github.com/tenantgate/tenantgate/proxy/internal/limits"
 	"github.com/tenantgate/tenantgate/proxy/internal/upstream"
@@ -31,6 +32,8 @@ type Config struct {
 	Metrics MetricsConfig `yaml:"metrics"`
 	// AccessLog logs one line per request at info level. Defaults to true.
 	AccessLog *bool `yaml:"access_log"`
+	// Admins is the platform-admin grant: who may use the admin API.
+	Admins admin.Config `yaml:"admins"`
 }
 
 // ServerConfig configures the public and internal listeners.
@@ -186,6 +189,9 @@ func (c *Config) Validate() error {
 		if w := c.Metrics.Write; w != nil && w.TenantLabel != rd.TenantLabel {
 			errs = append(errs, fmt.Errorf("metrics.read.tenant_label %q differs from metrics.write.tenant_label %q: reads would be restricted by a label that writes do not stamp", rd.TenantLabel, w.TenantLabel))
 		}
+	}
+	if err := c.Admins.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -24,6 +24,7 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/tenantgate/tenantgate/authn"
+	"github.com/tenantgate/tenantgate/proxy/admin"
 	"github.com/tenantgate/tenantgate/proxy/ingest/promrw"
 	"github.com/tenantgate/tenantgate/proxy/internal/httperr"
 	"github.com/tenantgate/tenantgate/proxy/internal/limits"
@@ -41,6 +42,9 @@ type Options struct {
 	// Reload is called by POST /-/reload on the internal listener. It should
 	// load the configuration and call Apply.
 	Reload func(ctx context.Context) error
+	// TenantStore keeps the tenants of the admin API (/admin/v1/tenants),
+	// which is served only with it and a platform-admin grant (admins).
+	TenantStore admin.Store
 }
 
 // Gateway serves the public API and the internal endpoints.
@@ -56,6 +60,9 @@ type Gateway struct {
 	mu       sync.Mutex // serializes Apply
 	gen      atomic.Pointer[generation]
 	draining atomic.Bool
+
+	fileTenants    []tenancy.Config // guarded by mu: the configuration file's, as last applied
+	dynamicTenants []tenancy.Config // guarded by mu: see SetDynamicTenants
 }
 
 // generation is everything built from one configuration.
@@ -106,7 +113,10 @@ func (g *Gateway) Apply(ctx context.Context, cfg Config, authCfg authn.Config, t
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	registry, err := tenancy.NewRegistry(tenants)
+	if err := validateTenants(tenants); err != nil {
+		return err
+	}
+	registry, err := g.mergedRegistry(tenants)
 	if err != nil {
 		return err
 	}
@@ -138,6 +148,7 @@ func (g *Gateway) Apply(ctx context.Context, cfg Config, authCfg authn.Config, t
 	}
 	g.inflight.SetBounds(cfg.Limits.MaxInflightBytes, cfg.Limits.MaxInflightBytesPerTenant)
 	g.gen.Store(gen)
+	g.fileTenants = tenants
 	g.metrics.tenants.Set(float64(registry.Len()))
 	if old != nil {
 		old.upstreams.Retire(ups)
@@ -172,6 +183,7 @@ func (g *Gateway) routes(gen *generation) (*router, error) {
 			rt.handleWith(r.Pattern, r.Methods, r.Name, r.Handler, httperr.WritePrometheus)
 		}
 	}
+	g.adminRoutes(rt, gen)
 	return rt, nil
 }
 

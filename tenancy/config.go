@@ -36,6 +36,22 @@ type Config struct {
 	LabelConflict ConflictPolicy `yaml:"label_conflict"`
 	// Grants list who may act for this tenant.
 	Grants []GrantConfig `yaml:"grants"`
+	// Provision, when set, describes the tenant's Kubernetes objects (see
+	// package tenancy/provision). It needs a lowercase UUID as the ID. A
+	// tenant without it is enforced by the gateway only.
+	Provision *ProvisionConfig `yaml:"provision"`
+}
+
+// Provisioning returns the tenant's provisioning settings with their
+// defaults set, and whether the tenant is provisioned at all. c is not
+// modified.
+func (c *Config) Provisioning() (ProvisionConfig, bool) {
+	if c.Provision == nil {
+		return ProvisionConfig{}, false
+	}
+	p := *c.Provision
+	p.SetDefaults(c.ID)
+	return p, true
 }
 
 // GrantConfig gives principals access to some signals of a tenant.
@@ -87,6 +103,9 @@ func (c *Config) Validate() error {
 				errs = append(errs, fmt.Errorf("grants[%d]: %w", i, err))
 			}
 		}
+	}
+	if p, ok := c.Provisioning(); ok {
+		errs = append(errs, Prefix("provision", p.Validate(c.ID)))
 	}
 	return Prefix(fmt.Sprintf("tenant %q", c.ID), errors.Join(errs...))
 }

@@ -3,6 +3,8 @@
 //	tenantgate serve [--config FILE]        run the gateway (the embedded default without --config)
 //	tenantgate check-config --config FILE   validate a configuration, print every problem
 //	tenantgate default-config               print the embedded default configuration
+//	tenantgate tenant render|plan|apply|delete|expire [flags]
+//	                                        provision the tenants' Kubernetes objects
 //	tenantgate version                      print the version
 package main
 
@@ -25,6 +27,8 @@ commands:
   serve [--config FILE]        run the gateway (the embedded default configuration without --config)
   check-config --config FILE   validate a configuration file and print every problem
   default-config               print the embedded default configuration
+  tenant render|plan|apply|delete|expire
+                               provision the tenants' Kubernetes objects (tenantgate tenant for details)
   version                      print the version
 `
 
@@ -42,6 +46,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = checkConfig(args[1:], stdout, stderr)
 	case "default-config":
 		err = defaultConfig(stdout)
+	case "tenant":
+		err = tenantCmd(args[1:], stdout, stderr)
 	case "version":
 		_, err = fmt.Fprintln(stdout, "tenantgate", version())
 	case "-h", "--help", "help":

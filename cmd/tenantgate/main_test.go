@@ -23,6 +23,12 @@ func TestCommands(t *testing.T) {
 		{name: "unknown command", args: []string{"frobnicate"}, wantCode: 2, wantOut: []string{`unknown command "frobnicate"`}},
 		{name: "no command", args: nil, wantCode: 2, wantOut: []string{"usage: tenantgate"}},
 		{name: "version", args: []string{"version"}, wantCode: 0, wantOut: []string{"tenantgate"}},
+		{name: "tenant render", args: []string{"tenant", "render", "--config", "../../deploy/examples/kubernetes-tenants.yaml", "--tenant", "0b5e8f44-3c1a-4f7e-8d2b-6a9c1e0f7a35", "--now", "2026-12-01T09:00:00Z"},
+			wantCode: 0, wantOut: []string{"kind: Namespace", "pod-security.kubernetes.io/enforce: restricted", "name: tenant-pentest-0b5e8f44-3c1a-4f7e-8d2b-6a9c1e0f7a35", "disk-encryption-kms-key: projects/globex"}},
+		{name: "tenant render of an unknown tenant", args: []string{"tenant", "render", "--config", "../../deploy/examples/kubernetes-tenants.yaml", "--tenant", "nope"},
+			wantCode: 1, wantOut: []string{`no provisioned tenant "nope"`}},
+		{name: "tenant without subcommand", args: []string{"tenant"}, wantCode: 2, wantOut: []string{"usage: tenantgate tenant"}},
+		{name: "tenant unknown subcommand", args: []string{"tenant", "frob"}, wantCode: 2, wantOut: []string{`unknown tenant subcommand "frob"`}},
 		{name: "serve with an invalid file", args: []string{"serve", "--config", "../../config/testdata/values.bad.yaml"}, wantCode: 1,
 			wantOut: []string{"is invalid", "server.listen and server.internal_listen must differ"}},
 	} {

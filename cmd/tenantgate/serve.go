@@ -61,9 +61,13 @@ func serve(args []string, stderr io.Writer) error {
 	}
 	defer func() { _ = stopTracing(context.Background()) }()
 
+	watch, store, err := tenantWatch(cfg, logger, reg)
+	if err != nil {
+		return err
+	}
 	var reloader *config.Reloader
 	gw := proxy.New(proxy.Options{
-		Logger: logger, Registerer: reg, Gatherer: reg, TracerProvider: tp,
+		Logger: logger, Registerer: reg, Gatherer: reg, TracerProvider: tp, TenantStore: store,
 		Reload: func(ctx context.Context) error {
 			if reloader == nil {
 				return errors.New("the embedded default configuration cannot be reloaded; start with --config")
@@ -85,12 +89,13 @@ func serve(args []string, stderr io.Writer) error {
 	if *path != "" {
 		reloader = config.NewReloader(*path, raw, apply, logger, reg)
 	}
-	return runServers(ctx, cfg, gw, reloader, logger)
+	return runServers(ctx, cfg, gw, reloader, logger, watch)
 }
 
 // runServers runs the listeners and the reloader in one group: the first to fail
 // stops the others, and a signal drains in-flight requests.
-func runServers(ctx context.Context, cfg *config.Config, gw *proxy.Gateway, reloader *config.Reloader, logger *slog.Logger) error {
+func runServers(ctx context.Context, cfg *config.Config, gw *proxy.Gateway, reloader *config.Reloader, logger *slog.Logger,
+	watch func(context.Context, *proxy.Gateway) error) error {
 	s := cfg.Gateway.Server
 	public := &http.Server{
 		Handler: gw.Handler(), ReadHeaderTimeout: s.ReadHeaderTimeout, ReadTimeout: s.ReadTimeout,
@@ -119,6 +124,9 @@ func runServers(ctx context.Context, cfg *config.Config, gw *proxy.Gateway, relo
 	g.Go(func() error { return serveUntilClosed(internal.Serve(il)) })
 	if reloader != nil {
 		g.Go(func() error { return reloader.Run(gctx) })
+	}
+	if watch != nil {
+		g.Go(func() error { return watch(gctx, gw) })
 	}
 	g.Go(func() error {
 		<-gctx.Done()

@@ -1,0 +1,247 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/tenantgate/tenantgate/tenancy"
+)
+
+// Plan is what Apply would do, object by object, in the order it would do
+// it.
+type Plan struct {
+	Changes []Change
+}
+
+// Pending returns the changes that are not Unchanged.
+func (pl *Plan) Pending() []Change {
+	var out []Change
+	for _, c := range pl.Changes {
+		if c.Action != Unchanged {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Count returns how many changes have action a.
+func (pl *Plan) Count(a Action) int {
+	n := 0
+	for _, c := range pl.Changes {
+		if c.Action == a {
+			n++
+		}
+	}
+	return n
+}
+
+// String renders the pending changes, one object a line with its diff,
+// and a summary line.
+func (pl *Plan) String() string {
+	var b strings.Builder
+	for _, c := range pl.Pending() {
+		b.WriteString(c.String())
+		b.WriteByte('\n')
+	}
+	fmt.Fprintf(&b, "%d to create, %d to update, %d to delete, %d unchanged\n",
+		pl.Count(Create), pl.Count(Update), pl.Count(Delete), pl.Count(Unchanged))
+	return b.String()
+}
+
+// Plan compares the rendering of tenants with the cluster and returns what
+// Apply would change. Tenants without a provision block are skipped:
+// removing a tenant's objects goes through Delete and its retention period.
+func (p *Provisioner) Plan(ctx context.Context, tenants []tenancy.Config) (*Plan, error) {
+	start := time.Now()
+	defer func() { p.metrics.duration.WithLabelValues("plan").Observe(time.Since(start).Seconds()) }()
+	desired, err := p.renderAll(tenants)
+	if err != nil {
+		return nil, err
+	}
+	ids := make(map[string]bool, len(desired))
+	for id := range desired {
+		ids[id] = true
+	}
+	live, err := p.liveObjects(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	pl := &Plan{}
+	if len(desired) > 0 {
+		if pl.Changes, err = p.planPlatform(ctx); err != nil {
+			return nil, err
+		}
+	}
+	for _, c := range tenants {
+		if objs, ok := desired[c.ID]; ok {
+			pl.Changes = append(pl.Changes, PlanTenant(c.ID, objs, live[c.ID], p.opts.FieldManager, p.opts.Now())...)
+		}
+	}
+	return pl, nil
+}
+
+func (p *Provisioner) renderAll(tenants []tenancy.Config) (map[string][]*unstructured.Unstructured, error) {
+	desired := make(map[string][]*unstructured.Unstructured, len(tenants))
+	var errs []error
+	now := p.opts.Now()
+	for i := range tenants {
+		c := &tenants[i]
+		if c.Provision == nil {
+			continue
+		}
+		if _, dup := desired[c.ID]; dup {
+			errs = append(errs, fmt.Errorf("tenant %q is listed twice", c.ID))
+			continue
+		}
+		objs, err := Render(c, p.opts.Platform, now)
+		if err != nil {
+			errs = append(errs, tenancy.Prefix(fmt.Sprintf("tenant %q", c.ID), err))
+			continue
+		}
+		desired[c.ID] = objs
+	}
+	return desired, errors.Join(errs...)
+}
+
+// PlanTenant compares the desired objects of tenant id with its live ones
+// (keyed kind/namespace/name) and returns the changes, creates and updates
+// in render order and then deletes. manager is the field manager of
+// earlier applies. It is a pure function: Plan is PlanTenant over what the
+// API server lists.
+func PlanTenant(id string, desired []*unstructured.Unstructured, live map[string]*unstructured.Unstructured, manager string, now time.Time) []Change {
+	out := make([]Change, 0, len(desired))
+	seen := make(map[string]bool, len(desired))
+	for _, d := range desired {
+		r := ref(d)
+		seen[r] = true
+		c := Change{Tenant: id, Kind: d.GetKind(), Namespace: d.GetNamespace(), Name: d.GetName(), desired: d}
+		l, ok := live[r]
+		switch {
+		case !ok:
+			c.Action = Create
+		default:
+			c.live = l
+			c.Diff = compare(d, l, manager)
+			if at, ok := l.GetAnnotations()[AnnotationDeleteAfter]; ok && d.GetKind() == "Namespace" {
+				c.Diff = append(c.Diff, "the deletion scheduled for "+at+" is cancelled")
+			}
+			c.Action = Update
+			if len(c.Diff) == 0 {
+				c.Action = Unchanged
+			}
+		}
+		out = append(out, c)
+	}
+	for _, r := range sortedKeys(live) {
+		l := live[r]
+		if seen[r] || l.GetKind() == "Namespace" {
+			// A namespace goes only through Delete and its retention.
+			continue
+		}
+		reason := "no longer rendered for the tenant"
+		if at, ok := l.GetAnnotations()[AnnotationExpiresAt]; ok {
+			if t, err := time.Parse(time.RFC3339, at); err == nil && !now.Before(t) {
+				reason = "expired at " + at
+			}
+		}
+		out = append(out, Change{Action: Delete, Tenant: id, Kind: l.GetKind(), Namespace: l.GetNamespace(), Name: l.GetName(), Diff: []string{reason}, live: l})
+	}
+	return out
+}
+
+// Apply makes the cluster hold the rendering of tenants: it plans, then
+// applies every create and update with server-side apply (so it converges
+// from any partial state, and fields others set are left alone) and deletes
+// what is no longer rendered. Each step is recorded as a Kubernetes Event
+// and a PROV-O Activity. Applying again changes nothing. A failed step does
+// not stop the others; every failure is returned, joined.
+func (p *Provisioner) Apply(ctx context.Context, tenants []tenancy.Config) (*Plan, error) {
+	start := time.Now()
+	defer func() { p.metrics.duration.WithLabelValues("apply").Observe(time.Since(start).Seconds()) }()
+	pl, err := p.Plan(ctx, tenants)
+	if err != nil {
+		return nil, err
+	}
+	// Tenants are independent: up to Workers of them are applied at once,
+	// each one's steps in order (its namespace before what goes in it).
+	var byTenant [][]int
+	index := map[string]int{}
+	for i, c := range pl.Changes {
+		if c.Action == Unchanged {
+			continue
+		}
+		k, ok := index[c.Tenant]
+		if !ok {
+			k = len(byTenant)
+			index[c.Tenant] = k
+			byTenant = append(byTenant, nil)
+		}
+		byTenant[k] = append(byTenant[k], i)
+	}
+	var mu sync.Mutex
+	var errs []error
+	sem := make(chan struct{}, p.opts.Workers)
+	var wg sync.WaitGroup
+	for _, steps := range byTenant {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			for _, i := range steps {
+				if err := p.step(ctx, &pl.Changes[i]); err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return pl, errors.Join(errs...)
+}
+
+// step carries out one change and records it.
+func (p *Provisioner) step(ctx context.Context, c *Change) error {
+	started := p.opts.Now()
+	res, err := p.resource(c.Kind, c.Namespace)
+	var result *unstructured.Unstructured
+	if err == nil {
+		switch c.Action {
+		case Create, Update:
+			result, err = res.Apply(ctx, c.Name, c.desired, metav1.ApplyOptions{FieldManager: p.opts.FieldManager, Force: true})
+			if err == nil && c.Kind == "Namespace" && c.live != nil {
+				err = p.cancelDeletion(ctx, c)
+			}
+		case Delete:
+			err = res.Delete(ctx, c.Name, metav1.DeleteOptions{})
+			if apierrors.IsNotFound(err) {
+				err = nil
+			}
+		}
+	}
+	p.record(ctx, c, started, result, err)
+	if err != nil {
+		return fmt.Errorf("%s %s %s/%s: %w", c.Action, c.Kind, c.Namespace, c.Name, err)
+	}
+	return nil
+}
+
+// cancelDeletion removes the deletion marks of a namespace that is applied
+// again: a tenant that is back in the registry is no longer being deleted.
+func (p *Provisioner) cancelDeletion(ctx context.Context, c *Change) error {
+	if _, ok := c.live.GetAnnotations()[AnnotationDeleteAfter]; !ok {
+		return nil
+	}
+	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:null,%q:null}}}`, AnnotationDeleteAfter, AnnotationDeletionRequested)
+	res, _ := p.resource("Namespace", "")
+	_, err := res.Patch(ctx, c.Name, types.MergePatchType, []byte(patch), metav1.PatchOptions{FieldManager: p.opts.FieldManager})
+	return err
+}

@@ -1,0 +1,90 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"sort"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/tenantgate/tenantgate/tenancy"
+)
+
+// ReconcileResult is what one Reconcile did.
+type ReconcileResult struct {
+	// Plan is the Apply of the registry's tenants.
+	Plan *Plan
+	// Deletions are the tenants found in the cluster but no longer in the
+	// registry, by ID, with where their deletion stands.
+	Deletions map[string]*DeleteResult
+	// Expired are the break-glass objects deleted.
+	Expired []Change
+}
+
+// Reconcile makes the cluster follow the registry, as an operator does on
+// every pass: it applies tenants, calls Delete for every tenant whose
+// namespace tenantgate made but which the registry no longer holds (so it is
+// marked, and removed once its retention period is over; putting it back in
+// the registry cancels that), and expires break-glass grants. Every
+// failure is returned, joined; the other steps still run.
+func (p *Provisioner) Reconcile(ctx context.Context, tenants []tenancy.Config) (*ReconcileResult, error) {
+	res := &ReconcileResult{Deletions: map[string]*DeleteResult{}}
+	var errs []error
+	pl, err := p.Apply(ctx, tenants)
+	res.Plan = pl
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if pl == nil {
+		// The plan itself failed (the API is unreachable, a tenant does not
+		// render): deciding which tenants are gone would be guesswork.
+		return res, errors.Join(errs...)
+	}
+	wanted := make(map[string]bool, len(tenants))
+	for _, c := range tenants {
+		if c.Provision != nil {
+			wanted[c.ID] = true
+		}
+	}
+	gone, err := p.provisionedIDs(ctx, wanted)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, id := range gone {
+		d, err := p.Delete(ctx, id)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		res.Deletions[id] = d
+	}
+	res.Expired, err = p.ExpireBreakGlass(ctx)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	return res, errors.Join(errs...)
+}
+
+// provisionedIDs returns the tenants with a namespace made by tenantgate
+// that are not in wanted, sorted.
+func (p *Provisioner) provisionedIDs(ctx context.Context, wanted map[string]bool) ([]string, error) {
+	ki, _ := lookupKind("Namespace")
+	var out []string
+	opts := metav1.ListOptions{LabelSelector: LabelManagedBy + "=" + ManagedBy + "," + LabelTenant, Limit: 500}
+	for {
+		list, err := p.opts.Client.Resource(ki.gvr).List(ctx, opts)
+		if err != nil {
+			return nil, err
+		}
+		for _, ns := range list.Items {
+			id := ns.GetLabels()[LabelTenant]
+			if !wanted[id] && tenancy.ValidateUUID(id) == nil && ns.GetName() == Namespace(id) {
+				out = append(out, id)
+			}
+		}
+		if opts.Continue = list.GetContinue(); opts.Continue == "" {
+			break
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}

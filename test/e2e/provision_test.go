@@ -1,0 +1,408 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/klauspost/compress/s2"
+	"github.com/prometheus/prometheus/prompb"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/tenantgate/tenantgate/tenancy/kube"
+	"github.com/tenantgate/tenantgate/test/e2e/harness"
+)
+
+const (
+	tenantA = "7d4f0a2c-1b1e-4a4e-9a0e-0c8f1c3c9d11" // standard
+	tenantB = "0b5e8f44-3c1a-4f7e-8d2b-6a9c1e0f7a35" // sensitive
+	tenantC = "c3a1e2d4-5b6f-4a7b-8c9d-0e1f2a3b4c5d" // created with kubectl
+)
+
+const tokenTenantC = "tenant-c-agent-e2e-token-9d3f1b7a5c2e0f4d6b8a"
+
+// provisioningConfig is a tenantgate configuration with two provisioned
+// tenants; quota is tenant A's pod quota.
+func provisioningConfig(kubeconfig, quota string, breakGlassStart time.Time) string {
+	return fmt.Sprintf(`
+authn:
+  static_tokens: [{name: agent, token_sha256: %s}]
+kubernetes: {kubeconfig: %s}
+provisioning:
+  vault_address: https://vault.platform.svc:8200
+  gitops_repo_url: https://git.example.com/platform/tenants.git
+  backup_bucket: tenant-backups
+tenants:
+  - id: %s
+    name: ACME
+    grants: [{principals: [subject:static/agent], signals: [metrics], access: [write]}]
+    provision:
+      owners: {admin: [acme-admins], dev: [acme-devs], view: [acme-auditors]}
+      quota: {pods: "%s"}
+      storage: {kms_key: "arn:aws:kms:eu-west-1:111122223333:key/acme"}
+      egress: [{cidr: 203.0.113.0/24, ports: [{port: 443}]}]
+      retention: 4s
+  - id: %s
+    name: Globex
+    grants: [{principals: [subject:static/agent], signals: [metrics], access: [read]}]
+    provision:
+      tier: sensitive
+      owners: {admin: [globex-admins], dev: [globex-devs]}
+      storage: {csi_driver: pd.csi.storage.gke.io, kms_key: projects/globex/locations/eu/keyRings/t/cryptoKeys/globex}
+      break_glass: {groups: [pentesters], starts_at: %s}
+`, sha256Hex(tokenLifecycle), kubeconfig, tenantA, quota, tenantB, breakGlassStart.UTC().Format(time.RFC3339))
+}
+
+// tenantgateCmd runs a one-shot tenantgate command and returns its output.
+func tenantgateCmd(t *testing.T, wantOK bool, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(tenantgateBin(t), args...).CombinedOutput()
+	if (err == nil) != wantOK {
+		t.Fatalf("tenantgate %s: err=%v, want ok=%v\n%s", strings.Join(args, " "), err, wantOK, out)
+	}
+	return string(out)
+}
+
+// TestKubernetesTenants runs a real control plane (etcd, kube-apiserver
+// with RBAC and token authentication, kube-controller-manager) with the
+// published CRDs of Argo CD, External Secrets and Velero, and tenantgate's
+// Tenant CRD, and goes through the life of provisioned tenants and of a
+// tenant that a running gateway picks up from a Tenant object.
+func TestKubernetesTenants(t *testing.T) {
+	kc := harness.StartKubeCluster(t,
+		harness.KubeUser{Name: "dora", Groups: []string{"acme-devs"}},
+		harness.KubeUser{Name: "gus", Groups: []string{"globex-devs"}},
+		harness.KubeUser{Name: "provisioner"}, // bound to deploy/rbac's tenantgate-provisioner
+		harness.KubeUser{Name: "gateway"},     // bound to deploy/rbac's tenantgate-gateway
+	)
+	installCRDs(t, kc)
+	dir := t.TempDir()
+	cfgPath, provLog := filepath.Join(dir, "tenantgate.yaml"), filepath.Join(dir, "prov.jsonl")
+	breakGlassStart := time.Now().Add(-time.Hour).Truncate(time.Second)
+	provisioner := kc.Kubeconfig(t, "provisioner", kc.Users["provisioner"].Token)
+	writeFile(t, cfgPath, provisioningConfig(provisioner, "100", breakGlassStart))
+	dyn := dynamicClient(t, kc, kc.AdminToken)
+	ctx := context.Background()
+
+	t.Run("apply two tenants", func(t *testing.T) {
+		out := tenantgateCmd(t, true, "tenant", "apply", "--config", cfgPath, "--prov-log", provLog, "--agent", "e2e")
+		if !strings.Contains(out, "43 to create, 0 to update, 0 to delete, 0 unchanged") {
+			t.Fatalf("apply:\n%s", out)
+		}
+		ns, err := dyn.Resource(schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}).Get(ctx, "tenant-"+tenantB, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l := ns.GetLabels(); l["pod-security.kubernetes.io/enforce"] != "restricted" || l["tenant"] != tenantB {
+			t.Errorf("namespace labels = %v", l)
+		}
+		for _, kind := range []string{"secretstores.external-secrets.io", "applications.argoproj.io", "schedules.velero.io"} {
+			out := kubectlOK(t, kc, kc.AdminKubeconfig, "", "get", kind, "-A", "-l", "tenant="+tenantA, "-o", "name")
+			if strings.Count(out, "\n") != 1 {
+				t.Errorf("%s of tenant A: %q", kind, out)
+			}
+		}
+		events := kubectlOK(t, kc, kc.AdminKubeconfig, "", "get", "events.events.k8s.io", "-A", "-l", "tenant="+tenantA, "-o", "name")
+		if n := strings.Count(events, "\n"); n != 20 {
+			t.Errorf("%d events for tenant A's 20 objects", n)
+		}
+		checkProvLog(t, provLog, 43)
+	})
+
+	t.Run("apply again changes nothing", func(t *testing.T) {
+		out := tenantgateCmd(t, true, "tenant", "apply", "--config", cfgPath)
+		if !strings.Contains(out, "0 to create, 0 to update, 0 to delete, 43 unchanged") {
+			t.Fatalf("second apply is not a no-op:\n%s", out)
+		}
+	})
+
+	t.Run("a quota change changes only the quota", func(t *testing.T) {
+		writeFile(t, cfgPath, provisioningConfig(provisioner, "250", breakGlassStart))
+		out := tenantgateCmd(t, true, "tenant", "plan", "--config", cfgPath)
+		want := "~ ResourceQuota tenant-" + tenantA + "/tenant-quota (update)\n    spec.hard.pods: \"100\" → \"250\"\n0 to create, 1 to update, 0 to delete, 42 unchanged\n"
+		if out != want {
+			t.Fatalf("plan:\n%s\nwant:\n%s", out, want)
+		}
+		tenantgateCmd(t, true, "tenant", "apply", "--config", cfgPath)
+		got := kubectlOK(t, kc, kc.AdminKubeconfig, "", "get", "resourcequota", "tenant-quota", "-n", "tenant-"+tenantA, "-o", "jsonpath={.spec.hard.pods}")
+		if got != "250" {
+			t.Fatalf("live quota = %q", got)
+		}
+	})
+
+	t.Run("RBAC and admission: a TenantDev works in its namespace only", func(t *testing.T) {
+		dora := kc.Kubeconfig(t, "dora", kc.Users["dora"].Token)
+		kubectlOK(t, kc, dora, "", "create", "configmap", "settings", "-n", "tenant-"+tenantA, "--from-literal=a=b")
+		for _, args := range [][]string{
+			{"create", "configmap", "settings", "-n", "tenant-" + tenantB, "--from-literal=a=b"},
+			{"create", "namespace", "dora-was-here"},
+			{"get", "configmaps", "-A"},
+			{"delete", "networkpolicy", "default-deny", "-n", "tenant-" + tenantA},
+			{"create", "rolebinding", "escalate", "--role=TenantAdmin", "--group=acme-devs", "-n", "tenant-" + tenantA},
+		} {
+			out, err := kc.Kubectl(ctx, dora, "", args...)
+			if err == nil || !strings.Contains(out, "Forbidden") && !strings.Contains(out, "forbidden") {
+				t.Errorf("kubectl %s as a TenantDev of A: err=%v, want forbidden\n%s", strings.Join(args, " "), err, out)
+			}
+		}
+		// Volumes only on the tenant's own StorageClass (its own KMS key).
+		pvc := func(class string) string {
+			return fmt.Sprintf(`{"apiVersion":"v1","kind":"PersistentVolumeClaim","metadata":{"name":"data-%s","namespace":"tenant-%s"},`+
+				`"spec":{"accessModes":["ReadWriteOnce"],"storageClassName":"tenant-%s","resources":{"requests":{"storage":"1Gi"}}}}`, class[:8], tenantA, class)
+		}
+		if out, err := kc.Kubectl(ctx, dora, pvc(tenantB), "create", "-f", "-"); err == nil || !strings.Contains(out, "its own StorageClass") {
+			t.Errorf("a PVC of tenant A on tenant B's StorageClass: err=%v\n%s", err, out)
+		}
+		harness.Eventually(t, 30*time.Second, func() error {
+			// The quota controller must have counted the namespace first.
+			out, err := kc.Kubectl(ctx, dora, pvc(tenantA), "create", "-f", "-")
+			if err != nil {
+				return fmt.Errorf("a PVC on the tenant's own StorageClass: %v: %s", err, out)
+			}
+			return nil
+		})
+		// Pods: admitted under the namespace's Pod Security level, pinned to
+		// the tier's node pool, and unable to tolerate the other tier's taint.
+		kubectlOK(t, kc, dora, "", "run", "web", "-n", "tenant-"+tenantA, "--image=registry.example/web:1", "--restart=Never")
+		sel := kubectlOK(t, kc, kc.AdminKubeconfig, "", "get", "pod", "web", "-n", "tenant-"+tenantA, "-o", "jsonpath={.spec.nodeSelector}|{.spec.tolerations[*].key}|{.spec.containers[0].resources.limits.cpu}")
+		if !strings.Contains(sel, `"tenant-tier":"standard"`) || !strings.Contains(sel, "tenant-tier") || !strings.HasSuffix(sel, "|500m") {
+			t.Errorf("pod of tenant A: nodeSelector|tolerations|cpu limit = %s", sel)
+		}
+		sneaky := `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"sneaky","namespace":"tenant-` + tenantA + `"},"spec":{"containers":[{"name":"c","image":"x"}],` +
+			`"tolerations":[{"key":"tenant-tier","operator":"Equal","value":"sensitive","effect":"NoSchedule"}]}}`
+		if out, err := kc.Kubectl(ctx, dora, sneaky, "create", "-f", "-"); err == nil || !strings.Contains(out, "whitelist") {
+			t.Errorf("a pod of tenant A tolerating the sensitive pool: err=%v\n%s", err, out)
+		}
+		hostPath := `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"hostpath","namespace":"tenant-` + tenantA + `"},` +
+			`"spec":{"containers":[{"name":"c","image":"x"}],"volumes":[{"name":"root","hostPath":{"path":"/"}}]}}`
+		if out, err := kc.Kubectl(ctx, dora, hostPath, "create", "-f", "-"); err == nil || !strings.Contains(out, `violates PodSecurity "baseline:latest"`) {
+			t.Errorf("a hostPath pod of tenant A: err=%v\n%s", err, out)
+		}
+		gus := kc.Kubeconfig(t, "gus", kc.Users["gus"].Token)
+		kubectlOK(t, kc, gus, "", "create", "configmap", "settings", "-n", "tenant-"+tenantB, "--from-literal=a=b")
+	})
+
+	t.Run("delete keeps the tenant for its retention period", func(t *testing.T) {
+		out := tenantgateCmd(t, true, "tenant", "delete", "--config", cfgPath, "--tenant", tenantA, "--prov-log", provLog)
+		if !strings.Contains(out, "marked for deletion") {
+			t.Fatalf("delete:\n%s", out)
+		}
+		out = tenantgateCmd(t, true, "tenant", "delete", "--config", cfgPath, "--tenant", tenantA)
+		if !strings.Contains(out, "is kept until") {
+			t.Fatalf("second delete within the retention period:\n%s", out)
+		}
+		kubectlOK(t, kc, kc.AdminKubeconfig, "", "get", "configmap", "settings", "-n", "tenant-"+tenantA)
+		time.Sleep(5 * time.Second)
+		out = tenantgateCmd(t, true, "tenant", "delete", "--config", cfgPath, "--tenant", tenantA, "--prov-log", provLog)
+		if !strings.Contains(out, "tenant "+tenantA+" deleted") {
+			t.Fatalf("delete after the retention period:\n%s", out)
+		}
+		// The namespace controller finishes in seconds on a quiet machine;
+		// under a load of 7+ on two cores it has taken a minute.
+		harness.Eventually(t, 3*time.Minute, func() error {
+			_, err := dyn.Resource(schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}).Get(ctx, "tenant-"+tenantA, metav1.GetOptions{})
+			if apierrors.IsNotFound(err) {
+				return nil
+			}
+			return fmt.Errorf("namespace still there: %v", err)
+		})
+		for _, kind := range []string{"storageclass", "applications.argoproj.io", "appprojects.argoproj.io", "schedules.velero.io", "backupstoragelocations.velero.io"} {
+			if out := kubectlOK(t, kc, kc.AdminKubeconfig, "", "get", kind, "-A", "-l", "tenant="+tenantA, "-o", "name"); out != "" {
+				t.Errorf("left behind: %s", out)
+			}
+		}
+		if out := kubectlOK(t, kc, kc.AdminKubeconfig, "", "get", "namespace", "tenant-"+tenantB, "-o", "name"); out == "" {
+			t.Error("tenant B went too")
+		}
+	})
+
+	t.Run("break-glass expires", func(t *testing.T) {
+		later := time.Now().UTC().Add(24 * time.Hour).Format(time.RFC3339)
+		out := tenantgateCmd(t, true, "tenant", "expire", "--config", cfgPath, "--now", later)
+		if !strings.Contains(out, "2 expired break-glass objects deleted") {
+			t.Fatalf("expire:\n%s", out)
+		}
+		if out := kubectlOK(t, kc, kc.AdminKubeconfig, "", "get", "roles,rolebindings", "-n", "tenant-"+tenantB, "-o", "name"); strings.Contains(out, "pentest") {
+			t.Fatalf("break-glass objects left:\n%s", out)
+		}
+	})
+
+	t.Run("a Tenant object is provisioned with --from-cluster", func(t *testing.T) {
+		kubectlOK(t, kc, kc.AdminKubeconfig, "", "apply", "-f", filepath.Join("..", "..", "deploy", "tenants", "acme.yaml"))
+		const id = "5f0e3b1a-9c2d-4e7f-8a6b-1d2c3e4f5a6b"
+		out := tenantgateCmd(t, true, "tenant", "apply", "--config", cfgPath, "--from-cluster", "--tenant", id)
+		if !strings.Contains(out, "19 to create, 0 to update, 0 to delete, 2 unchanged") {
+			t.Fatalf("apply --from-cluster:\n%s", out)
+		}
+		kubectlOK(t, kc, kc.AdminKubeconfig, "", "get", "namespace", "tenant-"+id)
+	})
+
+	t.Run("reconcile schedules the deletion of a tenant no longer in the registry", func(t *testing.T) {
+		const id = "5f0e3b1a-9c2d-4e7f-8a6b-1d2c3e4f5a6b"
+		kubectlOK(t, kc, kc.AdminKubeconfig, "", "delete", "tenant.tenantgate.io", id)
+		out := tenantgateCmd(t, true, "tenant", "reconcile", "--config", cfgPath)
+		// Tenant A is still in the file, so the registry brings it back;
+		// the Tenant object's tenant is gone from the registry.
+		if !strings.Contains(out, "tenant "+id+" is no longer in the registry: scheduled") || !strings.Contains(out, "+ Namespace tenant-"+tenantA) || strings.Contains(out, "tenant-"+id+" (") {
+			t.Fatalf("reconcile:\n%s", out)
+		}
+		after := kubectlOK(t, kc, kc.AdminKubeconfig, "", "get", "namespace", "tenant-"+id, "-o", "jsonpath={.metadata.annotations.tenantgate\\.io/delete-after}")
+		if d, err := time.Parse(time.RFC3339, after); err != nil || time.Until(d) < 719*time.Hour {
+			t.Fatalf("delete-after %q: want its 720h retention", after)
+		}
+	})
+
+	t.Run("a Tenant created with kubectl is enforced by a running gateway", func(t *testing.T) {
+		testTenantObjects(t, kc)
+	})
+}
+
+// checkProvLog wants at least n PROV-O activities in the file.
+func checkProvLog(t *testing.T, path string, n int) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := bytes.Split(bytes.TrimSpace(data), []byte("\n"))
+	if len(lines) < n {
+		t.Fatalf("%d PROV-O records, want %d", len(lines), n)
+	}
+	var a map[string]any
+	if err := json.Unmarshal(lines[0], &a); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"@context", "prov:used", "prov:generated", "prov:wasAssociatedWith", "prov:startedAtTime", "prov:endedAtTime"} {
+		if _, ok := a[k]; !ok {
+			t.Errorf("PROV-O record lacks %s: %s", k, lines[0])
+		}
+	}
+}
+
+func testTenantObjects(t *testing.T, kc *harness.KubeCluster) {
+	th := harness.StartThanos(t, harness.ThanosOptions{})
+	tg := startTenantgate(t, fmt.Sprintf(`
+upstreams:
+  - {name: thanos, url: %s, health_url: none}
+metrics:
+  write: {upstream: thanos}
+authn:
+  static_tokens:
+    - {name: agent, token_sha256: %s}
+    - {name: agent-c, token_sha256: %s}
+kubernetes: {watch_tenants: true, kubeconfig: %s}
+admins: {principals: [subject:static/agent]}
+tenants:
+  - id: file-tenant
+    grants: [{principals: [subject:static/agent], signals: [metrics], access: [write]}]
+`, strings.TrimSuffix(th.RemoteWriteURL(), "/api/v1/receive"), sha256Hex(tokenLifecycle), sha256Hex(tokenTenantC), kc.Kubeconfig(t, "gateway", kc.Users["gateway"].Token)))
+
+	if code := remoteWriteAs(t, tg.URL, tokenTenantC); code != http.StatusForbidden {
+		t.Fatalf("before the Tenant exists: %d, want 403", code)
+	}
+	obj := fmt.Sprintf(`apiVersion: tenantgate.io/v1alpha1
+kind: Tenant
+metadata: {name: %s}
+spec:
+  id: %s
+  name: Created with kubectl
+  grants: [{principals: [subject:static/agent-c], signals: [metrics], access: [write]}]
+`, tenantC, tenantC)
+	kubectlOK(t, kc, kc.AdminKubeconfig, obj, "apply", "-f", "-")
+	harness.Eventually(t, 20*time.Second, func() error {
+		if code := remoteWriteAs(t, tg.URL, tokenTenantC); code != http.StatusNoContent {
+			return fmt.Errorf("remote-write as tenant C: %d", code)
+		}
+		return nil
+	})
+	th.WaitForSeries(t, `up{tenant="`+tenantC+`"}`, tenantC, 30*time.Second)
+
+	// The API server refuses a Tenant that breaks the CRD's schema.
+	bad := strings.Replace(obj, "id: "+tenantC, "id: \"../etc\"", 1)
+	bad = strings.Replace(bad, "name: "+tenantC, "name: bad", 1)
+	if out, err := kc.Kubectl(context.Background(), kc.AdminKubeconfig, bad, "apply", "-f", "-"); err == nil || !strings.Contains(out, "spec.id") {
+		t.Errorf("a Tenant with ID ../etc was accepted: %v\n%s", err, out)
+	}
+	// The admin API lists both sources and deletes the kubectl one.
+	list := adminDo(t, tg.URL, http.MethodGet, "/admin/v1/tenants", "", http.StatusOK)
+	if !strings.Contains(list, `"id":"`+tenantC+`","name":"Created with kubectl","source":"api"`) || !strings.Contains(list, `"id":"file-tenant","name":"file-tenant","source":"file"`) {
+		t.Errorf("admin list:\n%s", list)
+	}
+	adminDo(t, tg.URL, http.MethodDelete, "/admin/v1/tenants/file-tenant", "", http.StatusConflict)
+	adminDo(t, tg.URL, http.MethodDelete, "/admin/v1/tenants/"+tenantC, "", http.StatusNoContent)
+	harness.Eventually(t, 20*time.Second, func() error {
+		if code := remoteWriteAs(t, tg.URL, tokenTenantC); code != http.StatusForbidden {
+			return fmt.Errorf("remote-write as deleted tenant C: %d", code)
+		}
+		return nil
+	})
+	// Created through the admin API, enforced again; the file tenant cannot be shadowed.
+	adminDo(t, tg.URL, http.MethodPost, "/admin/v1/tenants", `{"id":"file-tenant","grants":[{"principals":["subject:static/agent-c"],"signals":["metrics"],"access":["write"]}]}`, http.StatusConflict)
+	adminDo(t, tg.URL, http.MethodPost, "/admin/v1/tenants", `{"id":"`+tenantC+`","grants":[{"principals":["subject:static/agent-c"],"signals":["metrics"],"access":["write"]}]}`, http.StatusCreated)
+	harness.Eventually(t, 20*time.Second, func() error {
+		if code := remoteWriteAs(t, tg.URL, tokenTenantC); code != http.StatusNoContent {
+			return fmt.Errorf("remote-write as re-created tenant C: %d", code)
+		}
+		return nil
+	})
+	if _, err := kube.NewStore(dynamicClient(t, kc, kc.AdminToken)).Get(context.Background(), tenantC); err != nil {
+		t.Errorf("the admin API did not store a Tenant object: %v", err)
+	}
+	// A caller without the platform-admin grant is refused.
+	r, _ := http.NewRequest(http.MethodGet, tg.URL+"/admin/v1/tenants", nil)
+	r.Header.Set("Authorization", "Bearer "+tokenTenantC)
+	if resp, err := http.DefaultClient.Do(r); err != nil || resp.StatusCode != http.StatusForbidden {
+		t.Errorf("admin API as a non-admin: %v %v", resp, err)
+	}
+}
+
+// remoteWriteAs sends one sample with the bearer token and returns the status.
+func remoteWriteAs(t *testing.T, url, token string) int {
+	t.Helper()
+	req := prompb.WriteRequest{Timeseries: []prompb.TimeSeries{{
+		Labels:  []prompb.Label{{Name: "__name__", Value: "up"}},
+		Samples: []prompb.Sample{{Value: 1, Timestamp: time.Now().UnixMilli()}},
+	}}}
+	b, err := req.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, _ := http.NewRequest(http.MethodPost, url+"/api/v1/receive", bytes.NewReader(s2.EncodeSnappy(nil, b)))
+	r.Header.Set("Content-Type", "application/x-protobuf")
+	r.Header.Set("Content-Encoding", "snappy")
+	r.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// adminDo calls the admin API as the platform admin and wants status.
+func adminDo(t *testing.T, base, method, path, body string, status int) string {
+	t.Helper()
+	r, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+	r.Header.Set("Authorization", "Bearer "+tokenLifecycle)
+	resp, err := http.DefaultClient.Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	_, _ = b.ReadFrom(resp.Body)
+	if resp.StatusCode != status {
+		t.Fatalf("%s %s: %d, want %d\n%s", method, path, resp.StatusCode, status, b.String())
+	}
+	return b.String()
+}
