@@ -5,6 +5,9 @@
 # and CPU-seconds per million samples, and tenantgate's ratio to nginx.
 #
 #   SPS=400000 DURATION=30s VERSION=1 bench/load.sh
+#
+# UPSTREAM_V2=1 declares the sink a Remote-Write 2.0 receiver, so that 2.0
+# requests are stamped as 2.0 rather than translated to 1.0.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -35,6 +38,10 @@ sink_port=$(free_port); tg_port=$(free_port); tg_int=$(free_port); ngx_port=$(fr
 pids+=($!)
 
 hash=$(printf %s "$token" | sha256sum | cut -d' ' -f1)
+messages=
+if [[ -n ${UPSTREAM_V2:-} ]]; then
+	messages=", upstream_messages: [prometheus.WriteRequest, io.prometheus.write.v2.Request]"
+fi
 cat >"$work/tenantgate.yaml" <<YAML
 server: {listen: "127.0.0.1:$tg_port", internal_listen: "127.0.0.1:$tg_int"}
 access_log: false
@@ -42,7 +49,7 @@ logging: {level: warn}
 upstreams:
   - {name: sink, url: "http://127.0.0.1:$sink_port", health_url: /-/ready}
 metrics:
-  write: {upstream: sink}
+  write: {upstream: sink$messages}
 authn:
   static_tokens: [{name: bench, token_sha256: $hash}]
 tenants:
