@@ -9,8 +9,9 @@ set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 tools=$root/test/e2e/tools
-# The demo agent's token; config/default.yaml trusts only its SHA-256.
+# The demo agents' tokens; config/default.yaml trusts only their SHA-256.
 token=tenantgate-demo-token-0123456789abcdef0123456789
+neighbour_token=tenantgate-demo-neighbour-token-0123456789abcdef
 
 "$tools/apt.sh"
 "$tools/build.sh" thanos
@@ -20,7 +21,7 @@ prometheus=$TENANTGATE_E2E_PROMETHEUS2
 tenantgate=$root/bin/tenantgate
 [[ -x $tenantgate ]] || (cd "$root" && go build -o bin/tenantgate ./cmd/tenantgate)
 
-for port in 8080 8081 9090 10901 10902 10903 10904 19291 19391; do
+for port in 8080 8081 9090 9091 10901 10902 10903 10904 19291 19391; do
 	if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
 		echo "demo: port $port on 127.0.0.1 is in use; stop what holds it (the demo uses the embedded default's fixed ports)" >&2
 		exit 1
@@ -66,39 +67,45 @@ wait_for http://127.0.0.1:10904/-/ready thanos-query
 start tenantgate "$tenantgate" serve
 wait_for http://127.0.0.1:8081/-/ready tenantgate
 
-cat >"$work/prometheus.yml" <<YAML
+agent() { # name port token forged-tenant extra-targets
+	cat >"$work/$1.yml" <<YAML
 global:
   scrape_interval: 2s
   external_labels:
-    tenant: someone-else   # a forged tenant: tenantgate overwrites it with the token's tenant
+    tenant: $4   # a forged tenant: tenantgate overwrites it with the token's tenant
 scrape_configs:
-  - job_name: prometheus-agent
-    static_configs: [{targets: ["127.0.0.1:9090"]}]
-  - job_name: tenantgate
-    static_configs: [{targets: ["127.0.0.1:8081"]}]
+  - job_name: $1
+    static_configs: [{targets: ["127.0.0.1:$2"$5]}]
 remote_write:
   - url: http://127.0.0.1:8080/api/v1/receive
-    authorization: {credentials: $token}
+    authorization: {credentials: $3}
     queue_config: {batch_send_deadline: 1s, min_backoff: 100ms}
 YAML
-start prometheus-agent "$prometheus" --enable-feature=agent --config.file="$work/prometheus.yml" \
-	--storage.agent.path="$work/agent" --web.listen-address=127.0.0.1:9090
+	start "$1" "$prometheus" --enable-feature=agent --config.file="$work/$1.yml" \
+		--storage.agent.path="$work/$1" --web.listen-address="127.0.0.1:$2"
+}
+agent demo-agent 9090 "$token" someone-else ', "127.0.0.1:8081"'
+agent neighbour-agent 9091 "$neighbour_token" demo ''
 
 query='count by (tenant, job) ({__name__=~".+"})'
 echo "demo: waiting for the agent's series to reach Thanos through tenantgate..."
 for _ in $(seq 1 90); do
-	out=$(curl -fsS --get http://127.0.0.1:10904/api/v1/query --data-urlencode 'query=up{job="tenantgate"}' || true)
-	if [[ $out == *'"tenant":"demo"'* ]]; then
+	out=$(curl -fsS --get http://127.0.0.1:10904/api/v1/query --data-urlencode 'query=count by (tenant) (up)' || true)
+	if [[ $out == *'"tenant":"demo"'* && $out == *'"tenant":"neighbour"'* ]]; then
 		break
 	fi
 	sleep 1
 done
-promql() { (cd "$root" && go run ./deploy/demo/promql http://127.0.0.1:10904 "$1"); }
+promql() { (cd "$root" && go run ./deploy/demo/promql "$@"); }
 echo
-echo "What Thanos stored, queried on thanos query (not through tenantgate):"
-promql "$query"
-promql 'up'
-promql 'count({tenant="someone-else"}) or vector(0)'
+echo "What Thanos stored (thanos query, directly): every series under the tenant its token proves"
+promql http://127.0.0.1:10904 "$query"
+promql http://127.0.0.1:10904 'count({tenant=~"someone-else|anonymous"}) or vector(0)'
+echo
+echo "What tenant demo reads through tenantgate (the Grafana datasource URL http://127.0.0.1:8080):"
+TOKEN=$token promql http://127.0.0.1:8080 "$query"
+TOKEN=$token promql http://127.0.0.1:8080 'up{job="neighbour-agent"}'
+TOKEN=$token promql http://127.0.0.1:8080 'up{tenant="neighbour"}'
 echo
 echo "tenantgate's own counters:"
 grep -E '^tenantgate_remote_write_(series_overwritten|samples)_total' <(curl -fsS http://127.0.0.1:8081/metrics) || true
