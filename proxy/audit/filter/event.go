@@ -75,12 +75,20 @@ func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalidEvent, fmt.Sprintf(format, args...))
 }
 
-// top-level keys the scan reads; a duplicate of any of them is refused, so
-// that what the filters read is what every consumer reads.
-var watched = map[string]bool{
-	"auditID": true, "stage": true, "level": true, "verb": true, "requestURI": true, "user": true,
-	"impersonatedUser": true, "sourceIPs": true, "objectRef": true, "annotations": true, "kind": true,
-	"apiVersion": true,
+// fields are the top-level keys the scan reads; a duplicate of any of them
+// is refused, so that what the filters read is what every consumer reads.
+// Keys are matched ignoring case, as encoding/json matches them.
+var fields = []string{"auditID", "stage", "level", "verb", "requestURI", "user", "impersonatedUser",
+	"sourceIPs", "objectRef", "annotations", "kind", "apiVersion", "requestObject", "responseObject"}
+
+// fieldOf returns the canonical name of a top-level key, or "".
+func fieldOf(key []byte, esc bool) string {
+	for _, f := range fields {
+		if len(key) >= len(f) && jsonscan.KeyIs(key, esc, f) {
+			return f
+		}
+	}
+	return ""
 }
 
 // Scan validates raw, one JSON object, and reads the fields the filters
@@ -93,14 +101,7 @@ func Scan(raw []byte, e *Event) error {
 	var seen [16]string
 	nseen := 0
 	end, err := jsonscan.ObjectEach(raw, 0, 0, func(key []byte, esc bool, vs, ve int) error {
-		name := string(key)
-		if esc {
-			u, ok := jsonscan.AppendUnescaped(nil, key)
-			if !ok {
-				return invalid("bad key")
-			}
-			name = string(u)
-		}
+		name := fieldOf(key, esc)
 		e.members = append(e.members, member{key: keyStart(raw, key), value: span{vs, ve}})
 		idx := len(e.members) - 1
 		switch name {
@@ -111,7 +112,7 @@ func Scan(raw []byte, e *Event) error {
 			e.responseObject = append(e.responseObject, idx)
 			return nil
 		}
-		if !watched[name] {
+		if name == "" {
 			return nil
 		}
 		for _, s := range seen[:nseen] {

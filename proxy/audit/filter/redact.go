@@ -111,8 +111,8 @@ func (m resourceMatcher) matches(ref *ObjectRef) bool {
 	if m.any {
 		return true
 	}
-	return ref.Present && ref.Resource == m.resource && (m.anyGroup || ref.APIGroup == m.group) &&
-		(m.anySubres || ref.Subresource == m.subres)
+	return ref.Present && strings.EqualFold(ref.Resource, m.resource) && (m.anyGroup || strings.EqualFold(ref.APIGroup, m.group)) &&
+		(m.anySubres || strings.EqualFold(ref.Subresource, m.subres))
 }
 
 // action is what happens to a value that a path reaches.
@@ -191,7 +191,7 @@ func step(dst, states []pathState, key string, isIndex bool, idx int) []pathStat
 			if seg == strconv.Itoa(idx) {
 				dst = append(dst, pathState{s.p, s.i + 1, s.act})
 			}
-		case seg == key:
+		case strings.EqualFold(seg, key):
 			dst = append(dst, pathState{s.p, s.i + 1, s.act})
 		}
 	}
@@ -213,12 +213,7 @@ func (w *rewriter) value(dst, b []byte, vs, ve int, states []pathState, depth in
 		dst = append(dst, '{')
 		first := true
 		_, err := jsonscan.ObjectEach(b, vs, depth, func(key []byte, esc bool, s, e int) error {
-			name := string(key)
-			if esc {
-				u, _ := jsonscan.AppendUnescaped(nil, key)
-				name = string(u)
-			}
-			child := step(nil, states, name, false, 0)
+			child := step(nil, states, jsonscan.Key(key, esc), false, 0)
 			if _, a := closure(slices.Clone(child)); a == actOmit {
 				return nil
 			}

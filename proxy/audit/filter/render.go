@@ -118,7 +118,7 @@ func (p *Pipeline) annotations(dst []byte, e *Event, res *Result) []byte {
 			if esc {
 				name, _ = jsonscan.AppendUnescaped(nil, k)
 			}
-			if bytes.HasPrefix(name, []byte(AnnotationPrefix)) {
+			if len(name) >= len(AnnotationPrefix) && bytes.EqualFold(name[:len(AnnotationPrefix)], []byte(AnnotationPrefix)) {
 				return nil
 			}
 			if n > 0 {
@@ -194,8 +194,7 @@ func (p *Pipeline) extra(dst *[]byte, b []byte, vs int) error {
 		}
 		first = false
 		*dst = append(*dst, b[keyStart(b, k):s]...)
-		name, _ := jsonscan.Str(b, keyStart(b, k), keyStart(b, k)+len(k)+2)
-		if !slices.Contains(p.cfg.Attribution.UserExtraKeys, name) {
+		if !p.tenantClaimKey(k, esc) {
 			*dst = append(*dst, b[s:t]...)
 			return nil
 		}
@@ -301,3 +300,14 @@ func (p *Pipeline) nextCandidate(b []byte, i int, prefix string) int {
 }
 
 func nsChar(c byte) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' }
+
+// tenantClaimKey reports whether a user.extra key is one of the tenant-claim
+// keys.
+func (p *Pipeline) tenantClaimKey(k []byte, esc bool) bool {
+	for _, name := range p.cfg.Attribution.UserExtraKeys {
+		if jsonscan.KeyIs(k, esc, name) {
+			return true
+		}
+	}
+	return false
+}

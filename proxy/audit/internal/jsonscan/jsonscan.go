@@ -7,6 +7,7 @@
 package jsonscan
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"strconv"
@@ -319,14 +320,25 @@ func Validate(b []byte) error {
 }
 
 // KeyIs reports whether the raw key (as passed to an ObjectEach callback)
-// equals name once unescaped.
+// equals name once unescaped, ignoring case as encoding/json does when it
+// decodes into a struct (Unicode simple folding): a consumer of the output
+// may read "requestOBJECT" as requestObject, so the filters must too.
 func KeyIs(key []byte, esc bool, name string) bool {
 	if !esc {
-		return string(key) == name
+		return bytes.EqualFold(key, []byte(name))
 	}
 	var buf [64]byte
 	u, ok := AppendUnescaped(buf[:0], key)
-	return ok && string(u) == name
+	return ok && bytes.EqualFold(u, []byte(name))
+}
+
+// Key returns the unescaped key.
+func Key(key []byte, esc bool) string {
+	if !esc {
+		return string(key)
+	}
+	u, _ := AppendUnescaped(nil, key)
+	return string(u)
 }
 
 // Str returns the unescaped content of the string value b[vs:ve] (quotes
