@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/tenantgate/tenantgate/proxy/audit"
 	"github.com/tenantgate/tenantgate/proxy/ingest/promrw"
 	"github.com/tenantgate/tenantgate/proxy/internal/limits"
 	"github.com/tenantgate/tenantgate/proxy/internal/upstream"
@@ -30,6 +31,9 @@ type Config struct {
 	Metrics MetricsConfig `yaml:"metrics"`
 	// AccessLog logs one line per request at info level. Defaults to true.
 	AccessLog *bool `yaml:"access_log"`
+	// Audit enables the Kubernetes audit webhook sink on POST
+	// /audit/v1/events.
+	Audit *audit.Config `yaml:"audit"`
 }
 
 // ServerConfig configures the public and internal listeners.
@@ -127,6 +131,9 @@ func (c *Config) SetDefaults() {
 		t := true
 		c.AccessLog = &t
 	}
+	if c.Audit != nil {
+		c.Audit.SetDefaults()
+	}
 }
 
 // Validate reports every problem of c, which must have its defaults set.
@@ -166,6 +173,11 @@ func (c *Config) Validate() error {
 		}
 		if w.MaxBodyBytes > c.Limits.MaxInflightBytes {
 			errs = append(errs, fmt.Errorf("metrics.write.max_body_bytes (%s) is larger than limits.max_inflight_bytes (%s)", w.MaxBodyBytes, c.Limits.MaxInflightBytes))
+		}
+	}
+	if c.Audit != nil {
+		if err := c.Audit.Validate(); err != nil {
+			errs = append(errs, tenancy.Prefix("audit", err))
 		}
 	}
 	return errors.Join(errs...)

@@ -43,7 +43,9 @@ type Event struct {
 	Verb       string
 	RequestURI string
 	Username   string
-	ObjectRef  ObjectRef
+	// StageTimestamp is the event's stageTimestamp, as sent.
+	StageTimestamp string
+	ObjectRef      ObjectRef
 
 	members                       []member
 	user, impersonated, sourceIPs span
@@ -79,7 +81,7 @@ func invalid(format string, args ...any) error {
 // is refused, so that what the filters read is what every consumer reads.
 // Keys are matched ignoring case, as encoding/json matches them.
 var fields = []string{"auditID", "stage", "level", "verb", "requestURI", "user", "impersonatedUser",
-	"sourceIPs", "objectRef", "annotations", "kind", "apiVersion", "requestObject", "responseObject"}
+	"sourceIPs", "objectRef", "annotations", "kind", "apiVersion", "requestObject", "responseObject", "stageTimestamp"}
 
 // fieldOf returns the canonical name of a top-level key, or "".
 func fieldOf(key []byte, esc bool) string {
@@ -168,6 +170,8 @@ func (e *Event) field(name string, vs, ve int) error {
 		return str(&e.Level)
 	case "verb":
 		return str(&e.Verb)
+	case "stageTimestamp":
+		return str(&e.StageTimestamp)
 	case "requestURI":
 		e.requestURISpan = span{vs, ve}
 		return str(&e.RequestURI)

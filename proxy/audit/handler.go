@@ -1,0 +1,362 @@
+package audit
+
+import (
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tenantgate/tenantgate/proxy/audit/filter"
+	"github.com/tenantgate/tenantgate/proxy/audit/internal/jsonscan"
+	"github.com/tenantgate/tenantgate/proxy/audit/record"
+	"github.com/tenantgate/tenantgate/proxy/audit/wal"
+	"github.com/tenantgate/tenantgate/proxy/internal/httperr"
+	"github.com/tenantgate/tenantgate/proxy/internal/reqctx"
+	"github.com/tenantgate/tenantgate/tenancy"
+)
+
+// Deps are a Handler's collaborators: the long-lived Service and the
+// registry of the handler's configuration generation.
+type Deps struct {
+	Service  *Service
+	Registry *tenancy.Registry
+	Logger   *slog.Logger
+}
+
+// Handler serves the intake route for one configuration generation and
+// records tenantgate's security decisions (it is a secevent.Recorder).
+type Handler struct {
+	cfg     Config
+	s       *Service
+	pipe    *filter.Pipeline
+	writers map[string]bool
+	log     *slog.Logger
+	pool    sync.Pool
+}
+
+// New returns a handler for cfg.
+func New(cfg Config, d Deps) (*Handler, error) {
+	cfg.SetDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	pipe, err := filter.New(cfg.Filters, d.Registry)
+	if err != nil {
+		return nil, err
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	h := &Handler{cfg: cfg, s: d.Service, pipe: pipe, writers: map[string]bool{}, log: d.Logger}
+	for _, w := range cfg.Writers {
+		p, _ := tenancy.ParsePrincipal(w)
+		h.writers[p.Key()] = true
+	}
+	h.pool.New = func() any { return &batch{} }
+	return h, nil
+}
+
+// batch is the reusable state of one request.
+type batch struct {
+	body    []byte
+	items   [][2]int
+	events  []filter.Event
+	keys    []uint64
+	fresh   []int // indexes of the events that are not repeats
+	waitFor []*wal.Commit
+	seen    map[uint64]bool
+	rendered,
+	rec,
+	frames []byte
+	stored  []uint64
+	scratch filter.Scratch
+	tenants map[string]int
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	info, ok := reqctx.From(r.Context())
+	if !ok {
+		httperr.WriteText(w, r, errors.New("audit: request without request info"))
+		return
+	}
+	b := h.pool.Get().(*batch)
+	n, err := h.serve(r, info, b)
+	if cap(b.body) <= 8<<20 {
+		h.pool.Put(b)
+	}
+	if err != nil {
+		e := httperr.From(err)
+		info.Reason = e.Reason
+		h.s.m.batches.WithLabelValues(e.Reason).Inc()
+		if e.Status >= 500 && e.Status != httperr.StatusClientClosed {
+			h.log.Warn("audit batch refused; the apiserver will retry it", "reason", e.Reason, "events", n, "err", e.Err, "request_id", info.ID)
+		}
+		httperr.WriteText(w, r, e)
+		return
+	}
+	h.s.m.batches.WithLabelValues("stored").Inc()
+	h.s.m.ackSeconds.Observe(time.Since(start).Seconds())
+	w.WriteHeader(http.StatusOK)
+}
+
+func (h *Handler) isWriter(c *tenancy.Caller) bool {
+	if c == nil {
+		return false
+	}
+	var buf [8]string
+	return slices.ContainsFunc(c.Keys(buf[:0]), func(k string) bool { return h.writers[k] })
+}
+
+// serve stores one batch and returns how many events it held.
+func (h *Handler) serve(r *http.Request, info *reqctx.Info, b *batch) (int, error) {
+	if !h.isWriter(info.Caller) {
+		return 0, httperr.New(http.StatusForbidden, "not_audit_writer",
+			"the caller is not one of audit.writers and may not post audit events")
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+			return 0, httperr.New(http.StatusUnsupportedMediaType, "unsupported_media_type",
+				"Content-Type %q: audit events must be application/json", ct)
+		}
+	}
+	if err := h.readBody(r, b); err != nil {
+		return 0, err
+	}
+	if err := splitItems(b); err != nil {
+		return 0, err
+	}
+	if err := h.scan(b); err != nil {
+		return len(b.items), err
+	}
+	h.classify(b)
+	if err := h.render(b); err != nil {
+		return len(b.items), err
+	}
+	var c *wal.Commit
+	if len(b.frames) > 0 {
+		var err error
+		if c, err = h.s.wal.Append(b.frames, len(b.stored)); err != nil {
+			return len(b.items), queueError(err)
+		}
+		h.s.dedup.mu.Lock()
+		for _, k := range b.stored {
+			h.s.dedup.addLocked(k, c)
+		}
+		h.s.dedup.mu.Unlock()
+		b.waitFor = append(b.waitFor, c)
+	}
+	for _, wc := range b.waitFor {
+		if err := wc.Wait(r.Context().Done()); err != nil {
+			if errors.Is(err, wal.ErrCanceled) {
+				return len(b.items), httperr.New(httperr.StatusClientClosed, "client_closed", "the apiserver went away before the batch was stored")
+			}
+			if wc == c {
+				h.s.dedup.forget(b.stored, c)
+			}
+			return len(b.items), queueError(err)
+		}
+	}
+	h.count(b)
+	return len(b.items), nil
+}
+
+func queueError(err error) error {
+	switch {
+	case errors.Is(err, wal.ErrFull):
+		return &httperr.Error{Status: http.StatusServiceUnavailable, Reason: "queue_full", Msg: "the audit queue is full", Err: err, RetryAfter: 5 * time.Second}
+	case errors.Is(err, wal.ErrClosed):
+		return &httperr.Error{Status: http.StatusServiceUnavailable, Reason: "shutting_down", Msg: "tenantgate is shutting down", Err: err, RetryAfter: time.Second}
+	}
+	return &httperr.Error{Status: http.StatusServiceUnavailable, Reason: "queue_unavailable", Msg: "the audit queue cannot write to disk", Err: err, RetryAfter: 5 * time.Second}
+}
+
+func (h *Handler) readBody(r *http.Request, b *batch) error {
+	limit := int64(h.cfg.MaxBodyBytes)
+	if r.ContentLength > limit {
+		return httperr.New(http.StatusRequestEntityTooLarge, "body_too_large", "body of %d bytes exceeds audit.max_body_bytes (%s)", r.ContentLength, h.cfg.MaxBodyBytes)
+	}
+	var src io.Reader = r.Body
+	switch enc := strings.ToLower(r.Header.Get("Content-Encoding")); enc {
+	case "", "identity":
+	case "gzip":
+		zr, err := gzip.NewReader(r.Body)
+		if err != nil {
+			return httperr.Wrap(http.StatusBadRequest, "corrupt_gzip", err, "corrupt gzip body")
+		}
+		defer zr.Close()
+		src = zr
+	default:
+		return httperr.New(http.StatusUnsupportedMediaType, "unsupported_encoding", "unsupported Content-Encoding %q", enc)
+	}
+	buf := b.body[:0]
+	if n := r.ContentLength; n > 0 && int64(cap(buf)) < n+1 {
+		buf = make([]byte, 0, n+1)
+	}
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := src.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if int64(len(buf)) > limit {
+			return httperr.New(http.StatusRequestEntityTooLarge, "body_too_large", "body exceeds audit.max_body_bytes (%s)", h.cfg.MaxBodyBytes)
+		}
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return httperr.Wrap(http.StatusBadRequest, "read_failed", err, "reading the body failed")
+		}
+	}
+	b.body = buf
+	return nil
+}
+
+// splitItems finds the events of an EventList (or the one Event) in the body.
+func splitItems(b *batch) error {
+	b.items = b.items[:0]
+	body := b.body
+	i := jsonscan.SkipWS(body, 0)
+	if jsonscan.KindOf(body, i) != jsonscan.Object {
+		return httperr.New(http.StatusBadRequest, "invalid_body", "the body must be an audit.k8s.io/v1 EventList or Event object")
+	}
+	var items [2]int
+	list, isList := false, false
+	end, err := jsonscan.ObjectEach(body, i, 0, func(k []byte, esc bool, vs, ve int) error {
+		switch {
+		case jsonscan.KeyIs(k, esc, "items"):
+			if list {
+				return errors.New("items appears twice")
+			}
+			if k := jsonscan.KindOf(body, vs); k != jsonscan.Array && k != jsonscan.Null {
+				return errors.New("items must be an array")
+			}
+			list, items = true, [2]int{vs, ve}
+		case jsonscan.KeyIs(k, esc, "kind"):
+			kind, _ := jsonscan.Str(body, vs, ve)
+			isList = kind == "EventList"
+		}
+		return nil
+	})
+	if err == nil && jsonscan.SkipWS(body, end) != len(body) {
+		err = errors.New("trailing data after the object")
+	}
+	if err != nil {
+		return httperr.Wrap(http.StatusBadRequest, "invalid_body", err, "invalid audit body: %v", err)
+	}
+	switch {
+	case !list && isList:
+		return nil // an empty EventList
+	case !list:
+		b.items = append(b.items, [2]int{i, end})
+		return nil
+	case jsonscan.KindOf(body, items[0]) == jsonscan.Null:
+		return nil
+	}
+	_, err = jsonscan.ArrayEach(body, items[0], 1, func(vs, ve int) error {
+		b.items = append(b.items, [2]int{vs, ve})
+		return nil
+	})
+	return err
+}
+
+// scan reads every event of the batch; one invalid event refuses the batch.
+func (h *Handler) scan(b *batch) error {
+	if cap(b.events) < len(b.items) {
+		b.events = make([]filter.Event, len(b.items))
+	}
+	b.events = b.events[:len(b.items)]
+	b.keys = b.keys[:0]
+	for i, it := range b.items {
+		e := &b.events[i]
+		if err := filter.Scan(b.body[it[0]:it[1]], e); err != nil {
+			return httperr.Wrap(http.StatusBadRequest, "invalid_event", err, "event %d: %v", i, err)
+		}
+		b.keys = append(b.keys, record.Key(e.AuditID, e.Stage))
+	}
+	return nil
+}
+
+// classify splits the events into fresh ones and repeats; a repeat of an
+// event whose batch is still being stored waits for that batch.
+func (h *Handler) classify(b *batch) {
+	b.fresh, b.waitFor = b.fresh[:0], b.waitFor[:0]
+	if b.seen == nil {
+		b.seen = map[uint64]bool{}
+	}
+	clear(b.seen)
+	d := h.s.dedup
+	d.mu.Lock()
+	for i, k := range b.keys {
+		if b.seen[k] {
+			continue
+		}
+		b.seen[k] = true
+		if c, ok := d.lookupLocked(k); ok {
+			if c != wal.Durable && !slices.Contains(b.waitFor, c) {
+				b.waitFor = append(b.waitFor, c)
+			}
+			continue
+		}
+		b.fresh = append(b.fresh, i)
+	}
+	d.mu.Unlock()
+	h.s.m.events.WithLabelValues("duplicate").Add(float64(len(b.items) - len(b.fresh)))
+}
+
+// render filters the fresh events and frames the kept ones for the queue.
+func (h *Handler) render(b *batch) error {
+	b.frames, b.stored = b.frames[:0], b.stored[:0]
+	if b.tenants == nil {
+		b.tenants = map[string]int{}
+	}
+	clear(b.tenants)
+	for _, i := range b.fresh {
+		e := &b.events[i]
+		var res filter.Result
+		var err error
+		b.rendered, res, err = h.pipe.Process(e, b.rendered[:0], &b.scratch)
+		if err != nil {
+			return httperr.Wrap(http.StatusBadRequest, "invalid_event", err, "event %d: %v", i, err)
+		}
+		if res.Dropped != "" {
+			h.s.m.events.WithLabelValues(res.Dropped).Inc()
+			continue
+		}
+		if res.Redactions > 0 {
+			h.s.m.redactions.WithLabelValues(res.TenantID).Add(float64(res.Redactions))
+		}
+		b.tenants[res.TenantID]++
+		ts, err := time.Parse(time.RFC3339Nano, e.StageTimestamp)
+		if err != nil {
+			ts = time.Now()
+		}
+		v := record.View{Key: b.keys[i], Time: ts, Source: record.SourceAPIServer, AuditID: []byte(e.AuditID),
+			Stage: []byte(e.Stage), Tenant: []byte(res.Tenant), KeyID: []byte(res.KeyID), Event: b.rendered}
+		b.rec = record.Append(b.rec[:0], &v)
+		b.frames = wal.AppendFrame(b.frames, b.rec)
+		b.stored = append(b.stored, b.keys[i])
+	}
+	return nil
+}
+
+func (h *Handler) count(b *batch) {
+	for t, n := range b.tenants {
+		h.s.m.stored.WithLabelValues(t).Add(float64(n))
+	}
+	h.s.m.events.WithLabelValues("stored").Add(float64(len(b.stored)))
+}
+
+// String describes the handler for logs.
+func (h *Handler) String() string {
+	return fmt.Sprintf("audit intake (%d writers, %d sinks)", len(h.writers), len(h.cfg.Sinks))
+}
