@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -148,7 +149,7 @@ func (r *rsyslog) start(t *testing.T) {
 // stop stops rsyslogd with SIGTERM and waits for it to exit.
 func (r *rsyslog) stop(t *testing.T) {
 	t.Helper()
-	_ = r.Process.Signal(os.Interrupt)
+	_ = r.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-r.Process.Exited():
 	case <-time.After(40 * time.Second):
