@@ -38,6 +38,12 @@ type Config struct {
 	DedupeWindow int `yaml:"dedupe_window"`
 	// MaxBodyBytes bounds one posted batch. Defaults to 64MiB.
 	MaxBodyBytes limits.Bytes `yaml:"max_body_bytes"`
+	// MaxInflightBytes bounds the bytes of the batches being processed at
+	// once (a batch weighs its Content-Length, or max_body_bytes when it has
+	// none), so that memory stays flat however many apiservers post at the
+	// same time. A batch waits for room up to 10s, then gets 503. Defaults
+	// to 256MiB.
+	MaxInflightBytes limits.Bytes `yaml:"max_inflight_bytes"`
 	// Filters are the policy, attribution, redaction and pseudonymization
 	// settings; their keys sit directly under audit.
 	Filters filter.Config `yaml:",inline"`
@@ -70,6 +76,9 @@ func (c *Config) SetDefaults() {
 	}
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = 64 << 20
+	}
+	if c.MaxInflightBytes == 0 {
+		c.MaxInflightBytes = 256 << 20
 	}
 	if c.Queue.MaxBytes == 0 {
 		c.Queue.MaxBytes = 1 << 30
@@ -112,6 +121,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Queue.MaxBytes < 0 || c.Queue.SegmentBytes < 0 || c.Queue.RetainSegments < 0 || c.DedupeWindow < 0 || c.MaxBodyBytes < 0 {
 		errs = append(errs, errors.New("queue sizes, dedupe_window and max_body_bytes must not be negative"))
+	}
+	if c.MaxInflightBytes > 0 && c.MaxBodyBytes > c.MaxInflightBytes {
+		errs = append(errs, fmt.Errorf("max_body_bytes (%s) is larger than max_inflight_bytes (%s)", c.MaxBodyBytes, c.MaxInflightBytes))
 	}
 	if c.Queue.MaxBytes > 0 && c.MaxBodyBytes*2 > c.Queue.MaxBytes {
 		errs = append(errs, fmt.Errorf("queue.max_bytes (%s) must hold at least two batches of max_body_bytes (%s)", c.Queue.MaxBytes, c.MaxBodyBytes))

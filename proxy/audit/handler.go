@@ -2,6 +2,7 @@ package audit
 
 import (
 	"compress/gzip"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -128,6 +129,11 @@ func (h *Handler) serve(r *http.Request, info *reqctx.Info, b *batch) (int, erro
 				"Content-Type %q: audit events must be application/json", ct)
 		}
 	}
+	release, err := h.admit(r)
+	if err != nil {
+		return 0, err
+	}
+	defer release()
 	if err := h.readBody(r, b); err != nil {
 		return 0, err
 	}
@@ -167,6 +173,27 @@ func (h *Handler) serve(r *http.Request, info *reqctx.Info, b *batch) (int, erro
 	}
 	h.count(b)
 	return len(b.items), nil
+}
+
+// admit waits until the batch fits in max_inflight_bytes, for up to 10s.
+func (h *Handler) admit(r *http.Request) (func(), error) {
+	n := r.ContentLength
+	if n < 0 || n > int64(h.cfg.MaxBodyBytes) {
+		n = int64(h.cfg.MaxBodyBytes)
+	}
+	if n > int64(h.s.cfg.MaxInflightBytes) {
+		n = int64(h.s.cfg.MaxInflightBytes)
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
+	if err := h.s.sem.Acquire(ctx, n); err != nil {
+		if r.Context().Err() != nil {
+			return nil, httperr.New(httperr.StatusClientClosed, "client_closed", "the apiserver went away while the batch waited")
+		}
+		return nil, &httperr.Error{Status: http.StatusServiceUnavailable, Reason: "overloaded",
+			Msg: "too many audit batches in flight (audit.max_inflight_bytes)", RetryAfter: 2 * time.Second}
+	}
+	return func() { h.s.sem.Release(n) }, nil
 }
 
 func queueError(err error) error {

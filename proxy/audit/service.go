@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/tenantgate/tenantgate/proxy/audit/record"
 	"github.com/tenantgate/tenantgate/proxy/audit/sink"
@@ -27,6 +28,7 @@ type Service struct {
 	wal   *wal.WAL
 	dedup *dedupe
 	sec   *securityQueue
+	sem   *semaphore.Weighted // in-flight batch bytes
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -57,7 +59,8 @@ func Open(cfg Config, o Options) (*Service, error) {
 	if o.Registerer == nil {
 		o.Registerer = prometheus.NewRegistry()
 	}
-	s := &Service{cfg: cfg, log: o.Logger, m: newMetrics(o.Registerer), dedup: newDedupe(cfg.DedupeWindow)}
+	s := &Service{cfg: cfg, log: o.Logger, m: newMetrics(o.Registerer), dedup: newDedupe(cfg.DedupeWindow),
+		sem: semaphore.NewWeighted(int64(cfg.MaxInflightBytes))}
 	w, err := wal.Open(wal.Options{
 		Dir: cfg.Queue.Dir, SegmentBytes: int64(cfg.Queue.SegmentBytes), MaxBytes: int64(cfg.Queue.MaxBytes),
 		RetainSegments: cfg.Queue.RetainSegments, Logger: o.Logger, Registerer: o.Registerer,
@@ -103,8 +106,8 @@ func Open(cfg Config, o Options) (*Service, error) {
 // (the queue and the sinks are fixed until a restart), or "" when it can.
 func (s *Service) Compatible(cfg Config) string {
 	cfg.SetDefaults()
-	if !reflect.DeepEqual(cfg.Queue, s.cfg.Queue) || cfg.DedupeWindow != s.cfg.DedupeWindow {
-		return "audit.queue and audit.dedupe_window"
+	if !reflect.DeepEqual(cfg.Queue, s.cfg.Queue) || cfg.DedupeWindow != s.cfg.DedupeWindow || cfg.MaxInflightBytes != s.cfg.MaxInflightBytes {
+		return "audit.queue, audit.dedupe_window and audit.max_inflight_bytes"
 	}
 	if !reflect.DeepEqual(cfg.Sinks, s.cfg.Sinks) {
 		return "audit.sinks"

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"regexp"
+	"strings"
 
 	"github.com/tenantgate/tenantgate/proxy/audit/internal/jsonscan"
 )
@@ -15,6 +16,11 @@ type PatternConfig struct {
 	Name string `yaml:"name"`
 	// Regex is an RE2 expression (Go regexp syntax).
 	Regex string `yaml:"regex"`
+	// Literals, when set, are strings of which at least one occurs in
+	// every match (ignoring ASCII case when Regex starts with (?i)); a
+	// string without any of them is not matched against Regex, which saves
+	// most of its cost. Leave it empty when no such literal exists.
+	Literals []string `yaml:"literals"`
 }
 
 // DefaultPatterns are the patterns that redaction applies unless
@@ -22,16 +28,18 @@ type PatternConfig struct {
 // Authorization values, JWTs, and PEM private keys.
 func DefaultPatterns() []PatternConfig {
 	return []PatternConfig{
-		{Name: "bearer", Regex: `(?i)\bbearer\s+[A-Za-z0-9\-._~+/]+=*`},
-		{Name: "basic", Regex: `(?i)\bbasic\s+[A-Za-z0-9+/]{8,}=*`},
-		{Name: "jwt", Regex: `\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]+`},
-		{Name: "private-key", Regex: `-----BEGIN[A-Z0-9 ]*PRIVATE KEY-----[\s\S]*?(-----END[A-Z0-9 ]*PRIVATE KEY-----|$)`},
+		{Name: "bearer", Regex: `(?i)\bbearer\s+[A-Za-z0-9\-._~+/]+=*`, Literals: []string{"bearer"}},
+		{Name: "basic", Regex: `(?i)\bbasic\s+[A-Za-z0-9+/]{8,}=*`, Literals: []string{"basic"}},
+		{Name: "jwt", Regex: `\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]+`, Literals: []string{"eyJ"}},
+		{Name: "private-key", Regex: `-----BEGIN[A-Z0-9 ]*PRIVATE KEY-----[\s\S]*?(-----END[A-Z0-9 ]*PRIVATE KEY-----|$)`, Literals: []string{"PRIVATE KEY"}},
 	}
 }
 
 type pattern struct {
-	name string
-	re   *regexp.Regexp
+	name     string
+	re       *regexp.Regexp
+	literals []string
+	fold     bool // literals ignore ASCII case
 }
 
 func compilePatterns(cfgs []PatternConfig) ([]pattern, error) {
@@ -41,7 +49,12 @@ func compilePatterns(cfgs []PatternConfig) ([]pattern, error) {
 		if err != nil {
 			return nil, fmt.Errorf("pattern %q: %w", c.Name, err)
 		}
-		out = append(out, pattern{name: c.Name, re: re})
+		for _, l := range c.Literals {
+			if l == "" {
+				return nil, fmt.Errorf("pattern %q: empty literal", c.Name)
+			}
+		}
+		out = append(out, pattern{name: c.Name, re: re, literals: c.Literals, fold: strings.HasPrefix(c.Regex, "(?i)")})
 	}
 	return out, nil
 }
@@ -60,7 +73,10 @@ func (p *patternRedactor) apply(b, scratch []byte) ([]byte, int, error) {
 	if len(p.patterns) == 0 {
 		return b, 0, nil
 	}
-	if bytes.IndexByte(b, '\\') < 0 && !p.anyMatch(b) {
+	// Only a \u escape can hide a literal from a search of the raw bytes
+	// (the other escapes stand for quotes, backslashes, slashes and control
+	// characters, which no literal should hold).
+	if !bytes.Contains(b, []byte(`\u`)) && !p.mayMatch(b) {
 		return b, 0, nil
 	}
 	out := scratch[:0]
@@ -105,10 +121,52 @@ func (p *patternRedactor) apply(b, scratch []byte) ([]byte, int, error) {
 	return append(out, b[last:]...), n, nil
 }
 
-func (p *patternRedactor) anyMatch(b []byte) bool {
-	for _, pt := range p.patterns {
-		if pt.re.Match(b) {
+// mayMatch reports whether some pattern could match in b: one without
+// literals, or one whose literal b holds.
+func (p *patternRedactor) mayMatch(b []byte) bool {
+	for i := range p.patterns {
+		if p.patterns[i].mayMatch(b) {
 			return true
+		}
+	}
+	return false
+}
+
+func (pt *pattern) mayMatch(b []byte) bool {
+	if len(pt.literals) == 0 {
+		return true
+	}
+	for _, l := range pt.literals {
+		if pt.fold && containsFold(b, l) || !pt.fold && bytes.Contains(b, []byte(l)) {
+			return true
+		}
+	}
+	return false
+}
+
+// containsFold reports whether b holds lit, ignoring ASCII case. It looks
+// for the first byte in both cases with bytes.IndexByte, which is
+// vectorized, and compares the rest at each hit.
+func containsFold(b []byte, lit string) bool {
+	c := lit[0]
+	lower, upper := c|0x20, c&^0x20
+	if !(lower >= 'a' && lower <= 'z') {
+		lower, upper = c, c
+	}
+	for _, first := range []byte{lower, upper} {
+		for i := 0; ; {
+			j := bytes.IndexByte(b[i:], first)
+			if j < 0 {
+				break
+			}
+			i += j
+			if i+len(lit) <= len(b) && bytes.EqualFold(b[i:i+len(lit)], []byte(lit)) {
+				return true
+			}
+			i++
+		}
+		if lower == upper {
+			break
 		}
 	}
 	return false
@@ -125,13 +183,15 @@ func (p *patternRedactor) str(q []byte) ([]byte, bool) {
 			return nil, false
 		}
 		content = u
-	} else if !p.anyMatch(raw) {
+	}
+	if !p.mayMatch(content) {
 		return nil, false
 	}
 	s := string(content)
 	changed := false
-	for _, pt := range p.patterns {
-		if pt.re.MatchString(s) {
+	for i := range p.patterns {
+		pt := &p.patterns[i]
+		if pt.mayMatch(content) && pt.re.MatchString(s) {
 			s = pt.re.ReplaceAllLiteralString(s, p.replacement)
 			changed = true
 		}
