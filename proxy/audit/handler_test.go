@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/tenantgate/tenantgate/proxy/audit/filter"
 	"github.com/tenantgate/tenantgate/proxy/audit/sink"
 	"github.com/tenantgate/tenantgate/proxy/internal/reqctx"
@@ -214,5 +216,33 @@ func TestSecurityEventsEnterThePipeline(t *testing.T) {
 	if ev.AuditID != "tg-r9-overwritten" || ev.Verb != "overwritten" || ev.Annotations[filter.AnnotationTenant] != "beta" ||
 		ev.Annotations[AnnotationCount] != "3" || !bytes.Contains([]byte(line), []byte("10.1.2.3")) {
 		t.Fatalf("security event %s", line)
+	}
+}
+
+func TestDedupeSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out.ndjson")
+	cfg := Config{Writers: []string{"subject:mtls/kube-apiserver"}, Queue: QueueConfig{Dir: filepath.Join(dir, "q")},
+		Sinks: []sink.Config{{Name: "file", File: &sink.FileConfig{Path: out}}}}
+	g := []tenancy.GrantConfig{{Principals: []string{"subject:static/x"}, Signals: []string{"audit"}, Access: []string{"read"}}}
+	reg, _ := tenancy.NewRegistry([]tenancy.Config{{ID: "acme", Grants: g}})
+	body := list(event("r1", "tenant-acme", ""), event("r2", "tenant-acme", ""))
+	for round := range 2 {
+		s, err := Open(cfg, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, _ := New(cfg, Deps{Service: s, Registry: reg})
+		f := &fixture{h: h, s: s, out: out}
+		// The second round is the apiserver retrying a batch whose 200 was
+		// lost when tenantgate restarted.
+		if rec := f.post(t, "kube-apiserver", body); rec.Code != http.StatusOK {
+			t.Fatalf("round %d: %d %s", round, rec.Code, rec.Body)
+		}
+		if dup := testutil.ToFloat64(s.m.events.WithLabelValues("duplicate")); dup != float64(2*round) {
+			t.Fatalf("round %d: %v duplicates, want %d", round, dup, 2*round)
+		}
+		f.lines(t, 2)
+		s.Close()
 	}
 }

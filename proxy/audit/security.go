@@ -163,7 +163,9 @@ func appendSecurityEvent(dst []byte, ev *secevent.Event) []byte {
 		dst = jsonscan.AppendQuote(dst, ev.Remote)
 		dst = append(dst, ']')
 	}
-	str("userAgent", ev.UserAgent)
+	if ev.UserAgent != "" {
+		str("userAgent", ev.UserAgent)
+	}
 	dst = append(dst, `,"objectRef":{"resource":`...)
 	dst = jsonscan.AppendQuote(dst, ev.Route)
 	dst = append(dst, `,"apiGroup":"tenantgate.io"}`...)
