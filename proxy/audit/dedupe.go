@@ -66,9 +66,3 @@ func (d *dedupe) forget(keys []uint64, c *wal.Commit) {
 		}
 	}
 }
-
-func (d *dedupe) len() int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return len(d.m)
-}
