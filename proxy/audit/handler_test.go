@@ -32,7 +32,7 @@ type fixture struct {
 	fail *atomic.Bool
 }
 
-func newFixture(t *testing.T, mutate func(*Config)) *fixture {
+func newFixture(t testing.TB, mutate func(*Config)) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out.ndjson")
@@ -67,7 +67,7 @@ func newFixture(t *testing.T, mutate func(*Config)) *fixture {
 	return &fixture{h: h, s: s, out: out, reg: reg, fail: &fail}
 }
 
-func (f *fixture) post(t *testing.T, subject, body string) *httptest.ResponseRecorder {
+func (f *fixture) post(t testing.TB, subject, body string) *httptest.ResponseRecorder {
 	t.Helper()
 	req := httptest.NewRequest(http.MethodPost, Route, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
