@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -46,6 +47,7 @@ func audit(args []string) error {
 	caFile := fs.String("ca", "", "CA file (--replay)")
 	certFile := fs.String("cert", "", "client certificate (--replay)")
 	keyFile := fs.String("key", "", "client key (--replay)")
+	cpuprofile := fs.String("cpuprofile", "", "write the load generator's CPU profile here")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -92,6 +94,16 @@ func audit(args []string) error {
 			}
 		}
 	}()
+	if *cpuprofile != "" {
+		pf, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	self0 := selfCPU()
 	var st *auditload.Stats
 	if *replay {

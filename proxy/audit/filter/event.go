@@ -3,6 +3,7 @@ package filter
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/tenantgate/tenantgate/proxy/audit/internal/jsonscan"
 )
@@ -83,8 +84,35 @@ func invalid(format string, args ...any) error {
 var fields = []string{"auditID", "stage", "level", "verb", "requestURI", "user", "impersonatedUser",
 	"sourceIPs", "objectRef", "annotations", "kind", "apiVersion", "requestObject", "responseObject", "stageTimestamp"}
 
+// fieldsByLower maps the lowercased fields to their canonical names.
+var fieldsByLower = func() map[string]string {
+	m := make(map[string]string, len(fields))
+	for _, f := range fields {
+		m[strings.ToLower(f)] = f
+	}
+	return m
+}()
+
 // fieldOf returns the canonical name of a top-level key, or "".
 func fieldOf(key []byte, esc bool) string {
+	if !esc && len(key) <= 32 {
+		// Plain ASCII keys (all that kube-apiserver sends): one lookup.
+		var buf [32]byte
+		ascii := true
+		for i, c := range key {
+			if c >= 0x80 {
+				ascii = false
+				break
+			}
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			buf[i] = c
+		}
+		if ascii {
+			return fieldsByLower[string(buf[:len(key)])]
+		}
+	}
 	for _, f := range fields {
 		if len(key) >= len(f) && jsonscan.KeyIs(key, esc, f) {
 			return f
