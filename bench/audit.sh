@@ -96,4 +96,4 @@ fi
 if [[ -n ${PROFILE:-} ]]; then (sleep 10; curl -fsS -o "$PROFILE" "http://127.0.0.1:$tg_int/debug/pprof/profile?seconds=15") & fi
 "$work/bench" audit --kubeconfig "$work/webhook.kubeconfig" --level "$level" --duration "$duration" \
 	--apiservers "$apiservers" --rate "$rate" --cpu-pids "$tg_pid" ${CLIENT_PROFILE:+--cpuprofile "$CLIENT_PROFILE"} "${extra[@]}" 2> >(grep -v -E '^[EWI][0-9]{4} ' >&2)
-curl -fsS "http://127.0.0.1:$tg_int/metrics" | grep -E "^tenantgate_audit_(batches_total|events_total|queue_refused|sink_delivered|queue_group_batches_(sum|count)|queue_write_seconds_(sum|count)|ack_seconds_(sum|count))" || true
+curl -fsS "http://127.0.0.1:$tg_int/metrics" | grep -E "^tenantgate_audit_(batches_total|events_total|queue_refused|sink_delivered|queue_group_batches_(sum|count)|queue_write_seconds_(sum|count|bucket)|ack_seconds_(sum|count))" || true

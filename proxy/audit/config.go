@@ -40,9 +40,10 @@ type Config struct {
 	MaxBodyBytes limits.Bytes `yaml:"max_body_bytes"`
 	// MaxInflightBytes bounds the bytes of the batches being processed at
 	// once (a batch weighs its Content-Length, or max_body_bytes when it has
-	// none), so that memory stays flat however many apiservers post at the
-	// same time. A batch waits for room up to 10s, then gets 503. Defaults
-	// to 256MiB.
+	// none; processing holds about three times that), so that memory stays
+	// flat however many apiservers post at the same time. A batch waits for
+	// room up to 10s, then gets 503. Group commit needs only a few dozen
+	// batches in flight to fill each fsync. Defaults to 64MiB.
 	MaxInflightBytes limits.Bytes `yaml:"max_inflight_bytes"`
 	// Filters are the policy, attribution, redaction and pseudonymization
 	// settings; their keys sit directly under audit.
@@ -78,7 +79,7 @@ func (c *Config) SetDefaults() {
 		c.MaxBodyBytes = 64 << 20
 	}
 	if c.MaxInflightBytes == 0 {
-		c.MaxInflightBytes = 256 << 20
+		c.MaxInflightBytes = 64 << 20
 	}
 	if c.Queue.MaxBytes == 0 {
 		c.Queue.MaxBytes = 1 << 30

@@ -248,7 +248,9 @@ func (h *Handler) readBody(r *http.Request, b *batch) error {
 	return nil
 }
 
-// splitItems finds the events of an EventList (or the one Event) in the body.
+// splitItems finds the events of an EventList (or the one Event) in the
+// body. It only finds their boundaries: scan validates each event, so the
+// bulk of the body is validated once, not twice.
 func splitItems(b *batch) error {
 	b.items = b.items[:0]
 	body := b.body
@@ -256,24 +258,7 @@ func splitItems(b *batch) error {
 	if jsonscan.KindOf(body, i) != jsonscan.Object {
 		return httperr.New(http.StatusBadRequest, "invalid_body", "the body must be an audit.k8s.io/v1 EventList or Event object")
 	}
-	var items [2]int
-	list, isList := false, false
-	end, err := jsonscan.ObjectEach(body, i, 0, func(k []byte, esc bool, vs, ve int) error {
-		switch {
-		case jsonscan.KeyIs(k, esc, "items"):
-			if list {
-				return errors.New("items appears twice")
-			}
-			if k := jsonscan.KindOf(body, vs); k != jsonscan.Array && k != jsonscan.Null {
-				return errors.New("items must be an array")
-			}
-			list, items = true, [2]int{vs, ve}
-		case jsonscan.KeyIs(k, esc, "kind"):
-			kind, _ := jsonscan.Str(body, vs, ve)
-			isList = kind == "EventList"
-		}
-		return nil
-	})
+	end, items, isList, err := topLevel(body, i)
 	if err == nil && jsonscan.SkipWS(body, end) != len(body) {
 		err = errors.New("trailing data after the object")
 	}
@@ -281,19 +266,81 @@ func splitItems(b *batch) error {
 		return httperr.Wrap(http.StatusBadRequest, "invalid_body", err, "invalid audit body: %v", err)
 	}
 	switch {
-	case !list && isList:
+	case items[1] == 0 && isList:
 		return nil // an empty EventList
-	case !list:
+	case items[1] == 0:
 		b.items = append(b.items, [2]int{i, end})
 		return nil
 	case jsonscan.KindOf(body, items[0]) == jsonscan.Null:
 		return nil
 	}
-	_, err = jsonscan.ArrayEach(body, items[0], 1, func(vs, ve int) error {
+	_, err = jsonscan.ArrayEachFast(body, items[0], func(vs, ve int) error {
 		b.items = append(b.items, [2]int{vs, ve})
 		return nil
 	})
-	return err
+	if err != nil {
+		return httperr.Wrap(http.StatusBadRequest, "invalid_body", err, "invalid audit body: %v", err)
+	}
+	return nil
+}
+
+// topLevel walks the members of the body's object: it returns the end of
+// the object, the span of "items" (zero when absent) and whether "kind" is
+// EventList. Values other than items are validated; items' elements are
+// only delimited.
+func topLevel(body []byte, i int) (end int, items [2]int, isList bool, err error) {
+	i = jsonscan.SkipWS(body, i+1)
+	if i < len(body) && body[i] == '}' {
+		return i + 1, items, false, nil
+	}
+	for {
+		if jsonscan.KindOf(body, i) != jsonscan.String {
+			return i, items, false, errors.New("expected an object key")
+		}
+		ke, esc, err := jsonscan.ScanString(body, i)
+		if err != nil {
+			return i, items, false, err
+		}
+		key := body[i+1 : ke-1]
+		i = jsonscan.SkipWS(body, ke)
+		if i >= len(body) || body[i] != ':' {
+			return i, items, false, errors.New("expected a colon")
+		}
+		vs := jsonscan.SkipWS(body, i+1)
+		var ve int
+		switch {
+		case jsonscan.KeyIs(key, esc, "items"):
+			if items[1] != 0 {
+				return i, items, false, errors.New("items appears twice")
+			}
+			if k := jsonscan.KindOf(body, vs); k != jsonscan.Array && k != jsonscan.Null {
+				return i, items, false, errors.New("items must be an array")
+			}
+			ve, err = jsonscan.SkipFast(body, vs)
+			items = [2]int{vs, ve}
+		default:
+			ve, err = jsonscan.Skip(body, vs)
+			if err == nil && jsonscan.KeyIs(key, esc, "kind") {
+				kind, _ := jsonscan.Str(body, vs, ve)
+				isList = kind == "EventList"
+			}
+		}
+		if err != nil {
+			return ve, items, false, err
+		}
+		i = jsonscan.SkipWS(body, ve)
+		if i >= len(body) {
+			return i, items, false, errors.New("unterminated object")
+		}
+		switch body[i] {
+		case ',':
+			i = jsonscan.SkipWS(body, i+1)
+		case '}':
+			return i + 1, items, isList, nil
+		default:
+			return i, items, false, errors.New("expected a comma or a closing brace")
+		}
+	}
 }
 
 // scan reads every event of the batch; one invalid event refuses the batch.

@@ -131,10 +131,17 @@ func FuzzProcess(f *testing.F) {
 		`{"auditID":"a","stage":"s","objectRef":{"resource":"secrets"},"requestObject":{"d\u0061ta":{"k":"v"},"data":{"k":"w"}}}`,
 		`{"auditID":"a","stage":"s","objectRef":{"resource":"secrets"},"requestObject":{"data":{"k":"v"}},"requestObject":{"data":{"k":"w"}}}`,
 		`{"auditID":"a","stage":"s","annotations":{"tenantgate.io/tenant":"x"},"user":{"extra":{"tenantgate.io/tenant":["acme",1]}}}`,
+		`{"auditID":"a","stage":"s","user":{"username":"u","extra":{"tenantgate.io/tenant":["beta"]}}}`,
 	} {
 		f.Add([]byte(s))
 	}
 	p, err := New(testConfig(f), testRegistry(f))
+	if err != nil {
+		f.Fatal(err)
+	}
+	cfg := testConfig(f)
+	cfg.Pseudonymization.Usernames = false // the path that skips users without claims
+	p2, err := New(cfg, testRegistry(f))
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -144,6 +151,23 @@ func FuzzProcess(f *testing.F) {
 			return
 		}
 		var sc Scratch
+		out2, _, err := p2.Process(&e, nil, &sc)
+		if err != nil {
+			return
+		}
+		var u struct {
+			User struct{ Extra map[string][]string }
+		}
+		if json.Unmarshal(out2, &u) == nil {
+			for _, v := range u.User.Extra["tenantgate.io/tenant"] {
+				if v == "acme" || v == "beta" {
+					t.Fatalf("tenant claim %q not pseudonymized:\nin:  %s\nout: %s", v, raw, out2)
+				}
+			}
+		}
+		if err := Scan(raw, &e); err != nil {
+			t.Fatal(err)
+		}
 		out, _, err := p.Process(&e, nil, &sc)
 		if err != nil {
 			return

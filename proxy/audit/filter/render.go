@@ -50,7 +50,7 @@ func (p *Pipeline) render(e *Event, dst []byte, res *Result) ([]byte, error) {
 			dst = jsonscan.AppendQuote(dst, e.newLevel)
 		case v == e.annotations:
 			dst = p.annotations(dst, e, res)
-		case (v == e.user || v == e.impersonated) && p.pseudo != nil:
+		case (v == e.user || v == e.impersonated) && p.pseudo != nil && p.userNeedsRewrite(b[v.s:v.e]):
 			dst, err = p.user(dst, b, v)
 		case v == e.sourceIPs && p.pseudo != nil && p.cfg.Pseudonymization.SourceIPs:
 			dst, err = p.sourceIPs(dst, b, v)
@@ -306,6 +306,29 @@ func nsChar(c byte) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' |
 func (p *Pipeline) tenantClaimKey(k []byte, esc bool) bool {
 	for _, name := range p.cfg.Attribution.UserExtraKeys {
 		if jsonscan.KeyIs(k, esc, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// userNeedsRewrite reports whether a user object has something to
+// pseudonymize: its username (when configured) or a tenant claim in extra.
+// Claim keys are matched ignoring case, so the check is too.
+func (p *Pipeline) userNeedsRewrite(u []byte) bool {
+	if p.cfg.Pseudonymization.Usernames {
+		return true
+	}
+	if bytes.Contains(u, []byte(`\u`)) {
+		return true
+	}
+	for _, c := range u {
+		if c >= 0x80 { // a key may fold to a claim key (ſ, K)
+			return true
+		}
+	}
+	for _, k := range p.cfg.Attribution.UserExtraKeys {
+		if containsFold(u, k) {
 			return true
 		}
 	}

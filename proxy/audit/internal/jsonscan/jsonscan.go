@@ -320,6 +320,93 @@ func ArrayEach(b []byte, i, depth int, fn func(vs, ve int) error) (int, error) {
 	}
 }
 
+// SkipFast returns the index just past the value that starts at b[i]
+// without validating it: it only tracks strings and nesting, so it is
+// several times cheaper than Skip. Use it to find boundaries of values that
+// are validated later; on malformed input it returns some index in
+// [i, len(b)], or an error when brackets do not close.
+func SkipFast(b []byte, i int) (int, error) {
+	if i >= len(b) {
+		return i, errAt(i, "unexpected end of input")
+	}
+	switch b[i] {
+	case '"':
+		for j := i + 1; j < len(b); j++ {
+			switch b[j] {
+			case '\\':
+				j++
+			case '"':
+				return j + 1, nil
+			}
+		}
+		return len(b), errAt(i, "unterminated string")
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(b); j++ {
+			switch b[j] {
+			case '"':
+				end, err := SkipFast(b, j)
+				if err != nil {
+					return end, err
+				}
+				j = end - 1
+			case '{', '[':
+				depth++
+				if depth > MaxDepth {
+					return j, errAt(j, "nesting too deep")
+				}
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return j + 1, nil
+				}
+			}
+		}
+		return len(b), errAt(i, "unterminated object or array")
+	}
+	j := i
+	for j < len(b) && b[j] != ',' && b[j] != '}' && b[j] != ']' && b[j] != ' ' && b[j] != '\n' && b[j] != '\t' && b[j] != '\r' {
+		j++
+	}
+	if j == i {
+		return i, errAt(i, fmt.Sprintf("unexpected character %q", b[i]))
+	}
+	return j, nil
+}
+
+// ArrayEachFast is ArrayEach with SkipFast: it finds the elements of the
+// array at b[i] without validating them.
+func ArrayEachFast(b []byte, i int, fn func(vs, ve int) error) (int, error) {
+	if i >= len(b) || b[i] != '[' {
+		return i, errAt(i, "expected array")
+	}
+	i = SkipWS(b, i+1)
+	if i < len(b) && b[i] == ']' {
+		return i + 1, nil
+	}
+	for {
+		ve, err := SkipFast(b, i)
+		if err != nil {
+			return ve, err
+		}
+		if err := fn(i, ve); err != nil {
+			return ve, err
+		}
+		i = SkipWS(b, ve)
+		if i >= len(b) {
+			return i, errAt(i, "unterminated array")
+		}
+		switch b[i] {
+		case ',':
+			i = SkipWS(b, i+1)
+		case ']':
+			return i + 1, nil
+		default:
+			return i, errAt(i, "expected comma or closing bracket")
+		}
+	}
+}
+
 // Validate reports whether b holds exactly one valid JSON value, with
 // optional surrounding whitespace.
 func Validate(b []byte) error {
