@@ -135,6 +135,9 @@ func New(cfg Config, reg *tenancy.Registry) (*Pipeline, error) {
 		for _, path := range rc.Paths {
 			segs, _ := parsePath(path)
 			r.paths = append(r.paths, segs)
+			if segs[0] != "**" { // the same path in every item of a list
+				r.paths = append(r.paths, append([]string{"items", "*"}, segs...))
+			}
 		}
 		p.rules = append(p.rules, r)
 	}
@@ -199,7 +202,10 @@ type Result struct {
 }
 
 // Scratch holds the buffers that Process reuses between events.
-type Scratch struct{ a, b []byte }
+type Scratch struct {
+	a, b          []byte
+	states, stack []pathState
+}
 
 // Process runs the filters on e (which Scan filled) and appends the
 // rendered event to dst. It returns dst unchanged when the event is dropped.
@@ -216,7 +222,7 @@ func (p *Pipeline) Process(e *Event, dst []byte, sc *Scratch) ([]byte, Result, e
 		res.Tenant, res.KeyID = p.tenantPs[e.tenant][0], p.pseudo.id
 	}
 	var err error
-	sc.a, err = p.render(e, sc.a[:0], &res)
+	sc.a, err = p.render(e, sc.a[:0], &res, sc)
 	if err != nil {
 		return dst, Result{}, err
 	}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/tenantgate/tenantgate/proxy/audit/internal/jsonscan"
 )
@@ -149,63 +150,73 @@ type pathState struct {
 }
 
 // rewriter rewrites one object value, redacting or omitting what the paths
-// reach.
+// reach. Its stack holds the path states of the values being walked, so
+// that the walk allocates nothing once the stack has grown.
 type rewriter struct {
 	replacement []byte // the quoted replacement string
 	count       int
+	stack       []pathState
 }
 
-// closure adds, for every state at "**", the state past it ("**" matching
-// nothing), and reports the strongest action of a finished state.
-func closure(states []pathState) ([]pathState, action) {
+// pushClosure appends states to the stack with, for every state at "**",
+// the state past it ("**" matching nothing), and reports the strongest
+// action of a finished state.
+func (w *rewriter) pushClosure(states []pathState) action {
+	base := len(w.stack)
+	w.stack = append(w.stack, states...)
 	var act action
-	for i := 0; i < len(states); i++ {
-		s := states[i]
+	for i := base; i < len(w.stack); i++ {
+		s := w.stack[i]
 		if s.i == len(s.p) {
-			if s.act > act {
-				act = s.act
-			}
+			act = max(act, s.act)
 			continue
 		}
 		if s.p[s.i] == "**" {
-			states = append(states, pathState{s.p, s.i + 1, s.act})
+			w.stack = append(w.stack, pathState{s.p, s.i + 1, s.act})
 		}
 	}
-	return states, act
+	return act
 }
 
-// step returns the states that continue into the member key (or array
-// element index idx, when key is nil).
-func step(dst, states []pathState, key string, isIndex bool, idx int) []pathState {
+// pushStep appends the states that continue from states into the member
+// key (or array element idx, when isIndex), and reports whether one of them
+// omits the member.
+func (w *rewriter) pushStep(states []pathState, key string, isIndex bool, idx int) (omit bool) {
 	for _, s := range states {
 		if s.i == len(s.p) {
 			continue
 		}
-		seg := s.p[s.i]
-		switch {
+		next := pathState{s.p, s.i + 1, s.act}
+		switch seg := s.p[s.i]; {
 		case seg == "**":
-			dst = append(dst, s)
+			next = s
 		case seg == "*":
-			dst = append(dst, pathState{s.p, s.i + 1, s.act})
 		case isIndex:
-			if seg == strconv.Itoa(idx) {
-				dst = append(dst, pathState{s.p, s.i + 1, s.act})
+			if seg != strconv.Itoa(idx) {
+				continue
 			}
-		case strings.EqualFold(seg, key):
-			dst = append(dst, pathState{s.p, s.i + 1, s.act})
+		case !strings.EqualFold(seg, key):
+			continue
 		}
+		w.stack = append(w.stack, next)
+		// Paths never end with "**", so only a state that is finished now
+		// can omit the member.
+		omit = omit || (next.i == len(next.p) && next.act == actOmit)
 	}
-	return dst
+	return omit
 }
 
 // value appends b[vs:ve], rewritten for states, to dst.
 func (w *rewriter) value(dst, b []byte, vs, ve int, states []pathState, depth int) ([]byte, error) {
-	states, act := closure(states)
+	base := len(w.stack)
+	defer func() { w.stack = w.stack[:base] }()
+	act := w.pushClosure(states)
 	if act == actRedact {
 		w.count++
 		return w.redacted(dst, b, vs, ve, depth)
 	}
-	if len(states) == 0 {
+	cur := w.stack[base:] // stays valid when the stack grows: it is only read
+	if len(cur) == 0 {
 		return append(dst, b[vs:ve]...), nil
 	}
 	switch jsonscan.KindOf(b, vs) {
@@ -213,8 +224,13 @@ func (w *rewriter) value(dst, b []byte, vs, ve int, states []pathState, depth in
 		dst = append(dst, '{')
 		first := true
 		_, err := jsonscan.ObjectEach(b, vs, depth, func(key []byte, esc bool, s, e int) error {
-			child := step(nil, states, jsonscan.Key(key, esc), false, 0)
-			if _, a := closure(slices.Clone(child)); a == actOmit {
+			cb := len(w.stack)
+			defer func() { w.stack = w.stack[:cb] }()
+			name := unsafeString(key)
+			if esc {
+				name = jsonscan.Key(key, esc)
+			}
+			if w.pushStep(cur, name, false, 0) {
 				return nil
 			}
 			if !first {
@@ -223,7 +239,7 @@ func (w *rewriter) value(dst, b []byte, vs, ve int, states []pathState, depth in
 			first = false
 			dst = append(dst, b[keyStart(b, key):s]...)
 			var err error
-			dst, err = w.value(dst, b, s, e, child, depth+1)
+			dst, err = w.value(dst, b, s, e, w.stack[cb:], depth+1)
 			return err
 		})
 		return append(dst, '}'), err
@@ -231,19 +247,25 @@ func (w *rewriter) value(dst, b []byte, vs, ve int, states []pathState, depth in
 		dst = append(dst, '[')
 		n := 0
 		_, err := jsonscan.ArrayEach(b, vs, depth, func(s, e int) error {
+			cb := len(w.stack)
+			defer func() { w.stack = w.stack[:cb] }()
 			if n > 0 {
 				dst = append(dst, ',')
 			}
-			child := step(nil, states, "", true, n)
+			w.pushStep(cur, "", true, n)
 			n++
 			var err error
-			dst, err = w.value(dst, b, s, e, child, depth+1)
+			dst, err = w.value(dst, b, s, e, w.stack[cb:], depth+1)
 			return err
 		})
 		return append(dst, ']'), err
 	}
 	return append(dst, b[vs:ve]...), nil
 }
+
+// unsafeString views b as a string without copying; the string must not
+// outlive b's contents.
+func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 // redacted appends the redacted form of a value: an object keeps its keys
 // (they name what changed) and loses every value; anything else becomes the

@@ -10,13 +10,14 @@ import (
 // render appends the event with the decisions of the filters applied:
 // downgraded level, bodies dropped or redacted, users and source IPs
 // pseudonymized, and the tenantgate.io annotations.
-func (p *Pipeline) render(e *Event, dst []byte, res *Result) ([]byte, error) {
+func (p *Pipeline) render(e *Event, dst []byte, res *Result, sc *Scratch) ([]byte, error) {
 	b := e.Raw
 	level := e.Level
 	if e.newLevel != "" {
 		level = e.newLevel
 	}
-	w := rewriter{replacement: p.replacement}
+	w := rewriter{replacement: p.replacement, stack: sc.stack[:0]}
+	defer func() { sc.stack = w.stack[:0] }()
 	var states []pathState
 	statesBuilt := false
 	dst = append(dst, '{')
@@ -34,7 +35,8 @@ func (p *Pipeline) render(e *Event, dst []byte, res *Result) ([]byte, error) {
 		switch {
 		case isReq || isResp:
 			if !statesBuilt {
-				states, statesBuilt = p.statesFor(e), true
+				sc.states = p.statesFor(e, sc.states[:0])
+				states, statesBuilt = sc.states, true
 			}
 			if len(states) == 0 || jsonscan.KindOf(b, v.s) == jsonscan.Null {
 				dst = append(dst, b[v.s:v.e]...)
@@ -74,8 +76,7 @@ func (p *Pipeline) render(e *Event, dst []byte, res *Result) ([]byte, error) {
 
 // statesFor returns the path states of the rules that apply to e, each path
 // also under items/* for lists.
-func (p *Pipeline) statesFor(e *Event) []pathState {
-	var states []pathState
+func (p *Pipeline) statesFor(e *Event, states []pathState) []pathState {
 	for i := range p.rules {
 		r := &p.rules[i]
 		if !r.applies(e) {
@@ -83,17 +84,18 @@ func (p *Pipeline) statesFor(e *Event) []pathState {
 		}
 		for _, path := range r.paths {
 			states = append(states, pathState{p: path, act: actRedact})
-			if path[0] != "**" {
-				states = append(states, pathState{p: append([]string{"items", "*"}, path...), act: actRedact})
-			}
 		}
 	}
 	if e.omitMF {
-		states = append(states, pathState{p: []string{"metadata", "managedFields"}, act: actOmit},
-			pathState{p: []string{"items", "*", "metadata", "managedFields"}, act: actOmit})
+		states = append(states, pathState{p: managedFields, act: actOmit}, pathState{p: itemsManagedFields, act: actOmit})
 	}
 	return states
 }
+
+var (
+	managedFields      = []string{"metadata", "managedFields"}
+	itemsManagedFields = []string{"items", "*", "metadata", "managedFields"}
+)
 
 // hasRedactRule reports whether a rule specific to the resource (not only
 // the rules for every resource) applies.
