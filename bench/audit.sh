@@ -11,6 +11,11 @@
 # (fresh auditIDs each time) from plain HTTP clients instead, which measures
 # the intake without the generator's own CPU on the same two cores.
 #
+# tenantgate runs with GOMEMLIMIT=512MiB (GOMEMLIMIT= to unset): with the
+# webhook clients' unbounded concurrent batches, the garbage of the batches
+# waiting and being processed otherwise lets Go's GC pace the heap well above
+# what is live.
+#
 #   LEVEL=Metadata DURATION=5m APISERVERS=8 bench/audit.sh
 #   MODE=replay LEVEL=RequestResponse CONCURRENCY=16 bench/audit.sh
 set -euo pipefail
@@ -70,7 +75,7 @@ audit:
       syslog: {address: "127.0.0.1:$sink_port", hostname: bench}
       max_batch_events: 2000
 YAML
-"$work/tenantgate" serve --config "$work/tenantgate.yaml" 2>"$work/tenantgate.log" &
+GOMEMLIMIT=${GOMEMLIMIT:-512MiB} "$work/tenantgate" serve --config "$work/tenantgate.yaml" 2>"$work/tenantgate.log" &
 tg_pid=$!
 pids+=($tg_pid)
 for _ in $(seq 100); do
@@ -95,5 +100,9 @@ if [[ $mode == replay ]]; then
 fi
 if [[ -n ${PROFILE:-} ]]; then (sleep 10; curl -fsS -o "$PROFILE" "http://127.0.0.1:$tg_int/debug/pprof/profile?seconds=15") & fi
 "$work/bench" audit --kubeconfig "$work/webhook.kubeconfig" --level "$level" --duration "$duration" \
-	--apiservers "$apiservers" --rate "$rate" --cpu-pids "$tg_pid" ${CLIENT_PROFILE:+--cpuprofile "$CLIENT_PROFILE"} "${extra[@]}" 2> >(grep -v -E '^[EWI][0-9]{4} ' >&2)
+	--apiservers "$apiservers" --rate "$rate" --cpu-pids "$tg_pid" --metrics-url "http://127.0.0.1:$tg_int/metrics" ${CLIENT_PROFILE:+--cpuprofile "$CLIENT_PROFILE"} "${extra[@]}" 2> >(grep -v -E '^[EWI][0-9]{4} ' >&2)
+if [[ -n ${HEAP:-} ]]; then
+	curl -fsS -o "$HEAP" "http://127.0.0.1:$tg_int/debug/pprof/heap"
+	curl -fsS "http://127.0.0.1:$tg_int/metrics" | grep -E '^(go_goroutines|go_memstats_heap_inuse_bytes|go_memstats_next_gc_bytes) '
+fi
 curl -fsS "http://127.0.0.1:$tg_int/metrics" | grep -E "^tenantgate_audit_(batches_total|events_total|queue_refused|sink_delivered|queue_group_batches_(sum|count)|queue_write_seconds_(sum|count|bucket)|ack_seconds_(sum|count))" || true

@@ -42,8 +42,9 @@ type Config struct {
 	// once (a batch weighs its Content-Length, or max_body_bytes when it has
 	// none; processing holds about three times that), so that memory stays
 	// flat however many apiservers post at the same time. A batch waits for
-	// room up to 10s, then gets 503. Group commit needs only a few dozen
-	// batches in flight to fill each fsync. Defaults to 64MiB.
+	// room up to 10s, then gets 503; a batch larger than the whole budget
+	// waits until it is alone. Group commit needs only a few dozen batches
+	// in flight to fill each fsync. Defaults to 32MiB.
 	MaxInflightBytes limits.Bytes `yaml:"max_inflight_bytes"`
 	// Filters are the policy, attribution, redaction and pseudonymization
 	// settings; their keys sit directly under audit.
@@ -79,7 +80,7 @@ func (c *Config) SetDefaults() {
 		c.MaxBodyBytes = 64 << 20
 	}
 	if c.MaxInflightBytes == 0 {
-		c.MaxInflightBytes = 64 << 20
+		c.MaxInflightBytes = 32 << 20
 	}
 	if c.Queue.MaxBytes == 0 {
 		c.Queue.MaxBytes = 1 << 30
@@ -122,9 +123,6 @@ func (c *Config) Validate() error {
 	}
 	if c.Queue.MaxBytes < 0 || c.Queue.SegmentBytes < 0 || c.Queue.RetainSegments < 0 || c.DedupeWindow < 0 || c.MaxBodyBytes < 0 {
 		errs = append(errs, errors.New("queue sizes, dedupe_window and max_body_bytes must not be negative"))
-	}
-	if c.MaxInflightBytes > 0 && c.MaxBodyBytes > c.MaxInflightBytes {
-		errs = append(errs, fmt.Errorf("max_body_bytes (%s) is larger than max_inflight_bytes (%s)", c.MaxBodyBytes, c.MaxInflightBytes))
 	}
 	if c.Queue.MaxBytes > 0 && c.MaxBodyBytes*2 > c.Queue.MaxBytes {
 		errs = append(errs, fmt.Errorf("queue.max_bytes (%s) must hold at least two batches of max_body_bytes (%s)", c.Queue.MaxBytes, c.MaxBodyBytes))

@@ -29,6 +29,7 @@ type Service struct {
 	dedup *dedupe
 	sec   *securityQueue
 	sem   *semaphore.Weighted // in-flight batch bytes
+	free  chan *batch         // a few reusable batch buffers
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -60,7 +61,7 @@ func Open(cfg Config, o Options) (*Service, error) {
 		o.Registerer = prometheus.NewRegistry()
 	}
 	s := &Service{cfg: cfg, log: o.Logger, m: newMetrics(o.Registerer), dedup: newDedupe(cfg.DedupeWindow),
-		sem: semaphore.NewWeighted(int64(cfg.MaxInflightBytes))}
+		sem: semaphore.NewWeighted(int64(cfg.MaxInflightBytes)), free: make(chan *batch, 16)}
 	w, err := wal.Open(wal.Options{
 		Dir: cfg.Queue.Dir, SegmentBytes: int64(cfg.Queue.SegmentBytes), MaxBytes: int64(cfg.Queue.MaxBytes),
 		RetainSegments: cfg.Queue.RetainSegments, Logger: o.Logger, Registerer: o.Registerer,

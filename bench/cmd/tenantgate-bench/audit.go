@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -48,6 +49,7 @@ func audit(args []string) error {
 	certFile := fs.String("cert", "", "client certificate (--replay)")
 	keyFile := fs.String("key", "", "client key (--replay)")
 	cpuprofile := fs.String("cpuprofile", "", "write the load generator's CPU profile here")
+	metricsURL := fs.String("metrics-url", "", "tenantgate's /metrics, to print its goroutines and Go heap with the progress")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -88,8 +90,8 @@ func audit(args []string) error {
 				n := acked.Load()
 				r := rssBytes(pids)
 				rss = append(rss, r)
-				fmt.Printf("%6.0fs  %8.0f events/s acknowledged  rss %6.1f MiB\n", now.Sub(begin).Seconds(),
-					float64(n-last)/now.Sub(lastAt).Seconds(), mib(r))
+				fmt.Printf("%6.0fs  %8.0f events/s acknowledged  rss %6.1f MiB%s\n", now.Sub(begin).Seconds(),
+					float64(n-last)/now.Sub(lastAt).Seconds(), mib(r), goStats(*metricsURL))
 				last, lastAt = n, now
 			}
 		}
@@ -170,6 +172,29 @@ func clientTLS(ca, cert, key string) (*tls.Config, error) {
 		cfg.Certificates = []tls.Certificate{c}
 	}
 	return cfg, nil
+}
+
+// goStats returns tenantgate's goroutines and Go heap from its metrics.
+func goStats(url string) string {
+	if url == "" {
+		return ""
+	}
+	resp, err := http.Get(url)
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	var goroutines, heap float64
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "go_goroutines "); ok {
+			goroutines, _ = strconv.ParseFloat(v, 64)
+		}
+		if v, ok := strings.CutPrefix(sc.Text(), "go_memstats_heap_inuse_bytes "); ok {
+			heap, _ = strconv.ParseFloat(v, 64)
+		}
+	}
+	return fmt.Sprintf("  goroutines %5.0f  heap %6.1f MiB", goroutines, heap/(1<<20))
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
