@@ -75,6 +75,7 @@ type batch struct {
 	frames []byte
 	stored  []uint64
 	scratch filter.Scratch
+	commit  *wal.Commit // the append that holds frames, if any
 	tenants map[string]int
 }
 
@@ -86,9 +87,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httperr.WriteText(w, r, errors.New("audit: request without request info"))
 		return
 	}
-	b := h.getBatch()
-	n, err := h.serve(r, info, b)
-	h.putBatch(b)
+	n, err := h.serve(r, info)
 	if err != nil {
 		e := httperr.From(err)
 		info.Reason = e.Reason
@@ -117,6 +116,14 @@ func (h *Handler) getBatch() *batch {
 }
 
 func (h *Handler) putBatch(b *batch) {
+	if c := b.commit; c != nil {
+		b.commit = nil
+		select {
+		case <-c.Done():
+		default:
+			return // the queue still reads b.frames: never reuse them
+		}
+	}
 	if cap(b.body) > 8<<20 {
 		return
 	}
@@ -135,7 +142,7 @@ func (h *Handler) isWriter(c *tenancy.Caller) bool {
 }
 
 // serve stores one batch and returns how many events it held.
-func (h *Handler) serve(r *http.Request, info *reqctx.Info, b *batch) (int, error) {
+func (h *Handler) serve(r *http.Request, info *reqctx.Info) (int, error) {
 	if !h.isWriter(info.Caller) {
 		return 0, httperr.New(http.StatusForbidden, "not_audit_writer",
 			"the caller is not one of audit.writers and may not post audit events")
@@ -151,6 +158,10 @@ func (h *Handler) serve(r *http.Request, info *reqctx.Info, b *batch) (int, erro
 		return 0, err
 	}
 	defer release()
+	// Only admitted batches hold buffers: the ones waiting for room hold
+	// nothing but their connection.
+	b := h.getBatch()
+	defer h.putBatch(b)
 	if err := h.readBody(r, b); err != nil {
 		return 0, err
 	}
@@ -170,6 +181,7 @@ func (h *Handler) serve(r *http.Request, info *reqctx.Info, b *batch) (int, erro
 		if c, err = h.s.wal.Append(b.frames, len(b.stored)); err != nil {
 			return len(b.items), queueError(err)
 		}
+		b.commit = c
 		h.s.dedup.mu.Lock()
 		for _, k := range b.stored {
 			h.s.dedup.addLocked(k, c)
