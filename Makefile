@@ -68,6 +68,19 @@ bench-promql:
 bench-query: build
 	bench/query.sh
 
+.PHONY: bench-audit e2e-audit-soak
+
+## bench-audit: the audit intake under the real webhook client library (LEVEL, DURATION, MODE=replay; see bench/audit.sh).
+bench-audit: build
+	bench/audit.sh
+
+## e2e-audit-soak: the audit fault test for SOAK (default 3m): rsyslog restarts and tenantgate SIGKILLs under load, nothing acknowledged lost.
+SOAK ?= 3m
+e2e-audit-soak: e2e-tools build
+	eval "$$(test/e2e/tools/env.sh)" && TENANTGATE_E2E=1 TENANTGATE_E2E_TENANTGATE=$(BIN)/tenantgate TENANTGATE_E2E_SOAK=$(SOAK) \
+		$(GO) test -count=1 -timeout 30m -v -run '^TestAuditSoak$$' ./test/e2e/ 2>&1 | tee $(BIN)/e2e-audit-soak.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|SKIP|audit (faults|soak):'; \
+		exit $${PIPESTATUS[0]}
+
 ## fuzz: run each fuzz target for FUZZTIME (default 30s).
 FUZZTIME ?= 30s
 fuzz:

@@ -140,6 +140,14 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	if a := c.Gateway.Audit; a != nil {
+		for _, w := range a.Writers {
+			if p, err := tenancy.ParsePrincipal(w); err == nil && !providers[p.Provider] {
+				errs = append(errs, fmt.Errorf("audit.writers: %s names provider %q, which is not configured under authn (configured: %s)",
+					w, p.Provider, names(providers)))
+			}
+		}
+	}
 	return errors.Join(errs...)
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tenantgate/tenantgate/proxy/admin"
+	"github.com/tenantgate/tenantgate/proxy/audit"
 	"github.com/tenantgate/tenantgate/proxy/ingest/promrw"
 	"github.com/tenantgate/tenantgate/proxy/internal/limits"
 	"github.com/tenantgate/tenantgate/proxy/internal/upstream"
@@ -34,6 +35,9 @@ type Config struct {
 	AccessLog *bool `yaml:"access_log"`
 	// Admins is the platform-admin grant: who may use the admin API.
 	Admins admin.Config `yaml:"admins"`
+	// Audit enables the Kubernetes audit webhook sink on POST
+	// /audit/v1/events.
+	Audit *audit.Config `yaml:"audit"`
 }
 
 // ServerConfig configures the public and internal listeners.
@@ -138,6 +142,9 @@ func (c *Config) SetDefaults() {
 		t := true
 		c.AccessLog = &t
 	}
+	if c.Audit != nil {
+		c.Audit.SetDefaults()
+	}
 }
 
 // Validate reports every problem of c, which must have its defaults set.
@@ -192,6 +199,11 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Admins.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if c.Audit != nil {
+		if err := c.Audit.Validate(); err != nil {
+			errs = append(errs, tenancy.Prefix("audit", err))
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -25,9 +25,11 @@ import (
 
 	"github.com/tenantgate/tenantgate/authn"
 	"github.com/tenantgate/tenantgate/proxy/admin"
+	"github.com/tenantgate/tenantgate/proxy/audit"
 	"github.com/tenantgate/tenantgate/proxy/ingest/promrw"
 	"github.com/tenantgate/tenantgate/proxy/internal/httperr"
 	"github.com/tenantgate/tenantgate/proxy/internal/limits"
+	"github.com/tenantgate/tenantgate/proxy/internal/secevent"
 	"github.com/tenantgate/tenantgate/proxy/internal/upstream"
 	"github.com/tenantgate/tenantgate/proxy/query/promql"
 	"github.com/tenantgate/tenantgate/tenancy"
@@ -56,6 +58,7 @@ type Gateway struct {
 	qm       *promql.Metrics
 	inflight *limits.Inflight
 	ledger   *promrw.Ledger
+	audit    *audit.Service // opened by the first configuration with audit
 
 	mu       sync.Mutex // serializes Apply
 	gen      atomic.Pointer[generation]
@@ -74,6 +77,7 @@ type generation struct {
 	routes    *router
 	tls       *tls.Config
 	loaded    time.Time
+	recorder  secevent.Recorder // tenantgate's own security decisions, when audit is on
 }
 
 // New returns a gateway that serves nothing until Apply succeeds.
@@ -160,10 +164,14 @@ func (g *Gateway) Apply(ctx context.Context, cfg Config, authCfg authn.Config, t
 // routes builds the route table of gen.
 func (g *Gateway) routes(gen *generation) (*router, error) {
 	rt := newRouter()
+	if err := g.auditRoutes(gen, rt); err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
 	if w := gen.cfg.Metrics.Write; w != nil {
 		h, err := promrw.New(*w, promrw.Deps{
 			Logger: g.opts.Logger.With("component", "promrw"), Metrics: g.rwm,
 			Upstreams: gen.upstreams, Inflight: g.inflight, Ledger: g.ledgerFor(w),
+			Recorder: gen.recorder,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("metrics.write: %w", err)
@@ -248,5 +256,10 @@ func (g *Gateway) Close() {
 	if gen := g.gen.Load(); gen != nil {
 		gen.upstreams.Retire(nil)
 		gen.authn.Close()
+	}
+	if g.audit != nil {
+		if err := g.audit.Close(); err != nil {
+			g.opts.Logger.Error("closing the audit queue failed", "err", err)
+		}
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/tenantgate/tenantgate/authn"
 	"github.com/tenantgate/tenantgate/proxy/internal/httperr"
 	"github.com/tenantgate/tenantgate/proxy/internal/reqctx"
+	"github.com/tenantgate/tenantgate/proxy/internal/secevent"
 	"github.com/tenantgate/tenantgate/tenancy"
 )
 
@@ -159,6 +160,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
 	g.metrics.duration.WithLabelValues(info.Route).Observe(elapsed.Seconds())
 	if code == http.StatusForbidden {
 		g.metrics.authzDenied.WithLabelValues(info.Route, info.Reason).Inc()
+		g.recordSecurity(gen, r, info, secevent.Denied, info.Reason, code)
 	}
 	if gen != nil && *gen.cfg.AccessLog {
 		g.accessLog(r, info, code, sw.written, elapsed)
@@ -181,6 +183,7 @@ func (g *Gateway) authenticate(gen *generation, w http.ResponseWriter, r *http.R
 			e.Status, e.RetryAfter = http.StatusServiceUnavailable, 5*time.Second
 		}
 		g.metrics.authnFailed.WithLabelValues(info.Route, e.Reason).Inc()
+		g.recordSecurity(gen, r, info, secevent.AuthnFailed, e.Reason, e.Status)
 		rte.onError(w, r, e)
 		return false
 	}

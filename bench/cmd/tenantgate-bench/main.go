@@ -7,6 +7,9 @@
 //	tenantgate-bench sink --listen 127.0.0.1:19999
 //	tenantgate-bench query --gateway http://127.0.0.1:8080 --token T \
 //	    --direct http://127.0.0.1:10904 --tenant bench --duration 30s
+//	tenantgate-bench audit --kubeconfig webhook.kubeconfig --level Metadata --duration 5m --cpu-pids 1234
+//	tenantgate-bench audit-pki --dir DIR
+//	tenantgate-bench syslog-sink --listen 127.0.0.1:19998
 //
 // The sink is a remote-write receiver that reads and discards bodies, so
 // that what is measured is the gateway, not the storage behind it. query
@@ -21,7 +24,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: tenantgate-bench load|sink|query [flags] (-h for flags)")
+		fmt.Fprintln(os.Stderr, "usage: tenantgate-bench load|sink|query|audit|audit-pki|syslog-sink [flags] (-h for flags)")
 		os.Exit(2)
 	}
 	var err error
@@ -32,8 +35,14 @@ func main() {
 		err = sink(os.Args[2:])
 	case "query":
 		err = query(os.Args[2:])
+	case "audit":
+		err = audit(os.Args[2:])
+	case "audit-pki":
+		err = auditPKI(os.Args[2:])
+	case "syslog-sink":
+		err = syslogSink(os.Args[2:])
 	default:
-		err = fmt.Errorf("unknown command %q (want load, sink or query)", os.Args[1])
+		err = fmt.Errorf("unknown command %q (want load, sink, query, audit, audit-pki or syslog-sink)", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "tenantgate-bench:", err)

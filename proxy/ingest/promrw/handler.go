@@ -19,6 +19,7 @@ import (
 	"github.com/tenantgate/tenantgate/proxy/internal/httperr"
 	"github.com/tenantgate/tenantgate/proxy/internal/limits"
 	"github.com/tenantgate/tenantgate/proxy/internal/reqctx"
+	"github.com/tenantgate/tenantgate/proxy/internal/secevent"
 	"github.com/tenantgate/tenantgate/proxy/internal/upstream"
 	"github.com/tenantgate/tenantgate/tenancy"
 )
@@ -39,6 +40,9 @@ type Deps struct {
 	Upstreams *upstream.Set
 	Inflight  *limits.Inflight
 	Ledger    *Ledger
+	// Recorder, when set, receives the tenant-label decisions (overwritten,
+	// dropped and refused series) for the audit pipeline.
+	Recorder secevent.Recorder
 }
 
 // Handler serves the remote-write endpoints for one configuration generation.
@@ -91,6 +95,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		e := httperr.From(err)
 		if e.Status < 500 || e.Reason == "overloaded" || e.Reason == "tenant_inflight_limit" {
 			h.d.Metrics.rejected.WithLabelValues(tenant, e.Reason).Inc()
+		}
+		if e.Reason == "label_conflict" {
+			h.record(r, req, secevent.Rejected, e.Reason, tenant, 0, e.Status)
 		}
 		httperr.WriteText(w, r, e)
 	}
@@ -196,6 +203,7 @@ func (h *Handler) forward(r *http.Request, req *request, t *tenancy.Tenant, only
 	*stampBuf = stamped[:0]
 	h.d.Metrics.dropped.WithLabelValues(t.ID).Add(float64(stats.Dropped))
 	h.d.Metrics.overwritten.WithLabelValues(t.ID).Add(float64(stats.Overwritten))
+	h.recordStats(r, req, t.ID, stats)
 
 	encBuf := getBuf()
 	defer putBuf(encBuf)

@@ -52,13 +52,32 @@ type KubeCluster struct {
 	kubectl string
 }
 
+// KubeOptions are the choices of [StartKubeClusterWith].
+type KubeOptions struct {
+	// Users are extra users of the token-auth file.
+	Users []KubeUser
+	// APIServerArgs are appended to kube-apiserver's flags (audit webhook
+	// and policy files, for instance).
+	APIServerArgs []string
+	// NoControllerManager leaves kube-controller-manager out, for tests
+	// that must see only the API calls they make themselves.
+	NoControllerManager bool
+}
+
 // StartKubeCluster starts a one-node control plane with the given extra
 // users and stops it when the test ends. It takes about five seconds.
 func StartKubeCluster(t testing.TB, users ...KubeUser) *KubeCluster {
 	t.Helper()
+	return StartKubeClusterWith(t, KubeOptions{Users: users})
+}
+
+// StartKubeClusterWith starts a one-node control plane as opts say and
+// stops it when the test ends.
+func StartKubeClusterWith(t testing.TB, opts KubeOptions) *KubeCluster {
+	t.Helper()
+	users := opts.Users
 	etcdBin := Bin(t, EnvEtcd, "etcd")
 	apiserver := Bin(t, EnvKubeAPIServer, "kube-apiserver")
-	kcm := Bin(t, EnvKubeControllerManager, "kube-controller-manager")
 	dir := t.TempDir()
 	c := &KubeCluster{dir: dir, Users: map[string]KubeUser{}, AdminToken: randomHex(t)}
 
@@ -87,17 +106,22 @@ func StartKubeCluster(t testing.TB, users ...KubeUser) *KubeCluster {
 	}
 	port := FreePort(t)
 	c.URL = "https://" + Addr(port)
-	api := StartProcess(t, "kube-apiserver", apiserver, []string{
+	api := StartProcess(t, "kube-apiserver", apiserver, append([]string{
 		"--etcd-servers=" + etcdURL, "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
 		"--secure-port=" + strconv.Itoa(port), "--cert-dir=" + filepath.Join(dir, "certs"),
 		"--endpoint-reconciler-type=none", "--service-cluster-ip-range=10.96.0.0/24",
 		"--service-account-key-file=" + keyPath, "--service-account-signing-key-file=" + keyPath,
 		"--service-account-issuer=https://kubernetes.default.svc", "--token-auth-file=" + tokenFile,
 		"--authorization-mode=RBAC", "--enable-admission-plugins=PodNodeSelector,PodTolerationRestriction",
-	}, ProcessOptions{Dir: dir})
+	}, opts.APIServerArgs...), ProcessOptions{Dir: dir})
 	c.waitReady(t, api)
 	c.AdminKubeconfig = c.Kubeconfig(t, "admin", c.AdminToken)
+	c.kubectl = os.Getenv(EnvKubectl)
+	if opts.NoControllerManager {
+		return c
+	}
 
+	kcm := Bin(t, EnvKubeControllerManager, "kube-controller-manager")
 	StartProcess(t, "kube-controller-manager", kcm, []string{
 		"--kubeconfig=" + c.AdminKubeconfig, "--leader-elect=false", "--bind-address=127.0.0.1",
 		"--secure-port=" + strconv.Itoa(FreePort(t)), "--use-service-account-credentials=false",
@@ -105,7 +129,6 @@ func StartKubeCluster(t testing.TB, users ...KubeUser) *KubeCluster {
 		"--controllers=namespace-controller,serviceaccount-controller,serviceaccount-token-controller,clusterrole-aggregation-controller," +
 			"resourcequota-controller,garbage-collector-controller,root-ca-certificate-publisher-controller,persistentvolumeclaim-protection-controller",
 	}, ProcessOptions{Dir: dir})
-	c.kubectl = os.Getenv(EnvKubectl)
 	return c
 }
 

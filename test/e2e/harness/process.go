@@ -235,6 +235,9 @@ func (p *Process) Name() string { return p.name }
 // LogPath returns the file that holds the program's stdout and stderr.
 func (p *Process) LogPath() string { return p.logPath }
 
+// PID returns the program's process ID.
+func (p *Process) PID() int { return p.cmd.Process.Pid }
+
 // Exited is closed when the program has exited.
 func (p *Process) Exited() <-chan struct{} { return p.done }
 

@@ -1,0 +1,248 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/tenantgate/tenantgate/proxy/audit/filter"
+	"github.com/tenantgate/tenantgate/proxy/audit/sink"
+	"github.com/tenantgate/tenantgate/proxy/internal/reqctx"
+	"github.com/tenantgate/tenantgate/proxy/internal/secevent"
+	"github.com/tenantgate/tenantgate/tenancy"
+)
+
+type fixture struct {
+	h    *Handler
+	s    *Service
+	out  string
+	reg  *tenancy.Registry
+	fail *atomic.Bool
+}
+
+func newFixture(t testing.TB, mutate func(*Config)) *fixture {
+	t.Helper()
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out.ndjson")
+	cfg := Config{
+		Writers: []string{"subject:mtls/kube-apiserver"},
+		Queue:   QueueConfig{Dir: filepath.Join(dir, "queue")},
+		Sinks:   []sink.Config{{Name: "file", File: &sink.FileConfig{Path: out}}},
+	}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	g := []tenancy.GrantConfig{{Principals: []string{"subject:static/x"}, Signals: []string{"audit"}, Access: []string{"read"}}}
+	reg, err := tenancy.NewRegistry([]tenancy.Config{{ID: "acme", Grants: g}, {ID: "beta", Grants: g}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fail atomic.Bool
+	s, err := Open(cfg, Options{FailureBackoff: 20 * time.Millisecond, Sync: func(f *os.File) error {
+		if fail.Load() {
+			return errors.New("injected EIO")
+		}
+		return f.Sync()
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	h, err := New(cfg, Deps{Service: s, Registry: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{h: h, s: s, out: out, reg: reg, fail: &fail}
+}
+
+func (f *fixture) post(t testing.TB, subject, body string) *httptest.ResponseRecorder {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodPost, Route, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	info := &reqctx.Info{ID: "req-1", Route: "audit_events", Caller: &tenancy.Caller{Provider: "mtls", Subject: subject}}
+	req = req.WithContext(reqctx.With(req.Context(), info))
+	rec := httptest.NewRecorder()
+	f.h.ServeHTTP(rec, req)
+	return rec
+}
+
+// lines waits until the sink file holds n lines and returns them.
+func (f *fixture) lines(t *testing.T, n int) []string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, _ := os.ReadFile(f.out)
+		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+		if len(b) == 0 {
+			lines = nil
+		}
+		if len(lines) >= n || time.Now().After(deadline) {
+			if len(lines) != n {
+				t.Fatalf("sink has %d lines, want %d:\n%s", len(lines), n, b)
+			}
+			return lines
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func event(id, ns, extra string) string {
+	return fmt.Sprintf(`{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"RequestResponse","auditID":%q,"stage":"ResponseComplete","verb":"create","user":{"username":"u"},"objectRef":{"resource":"secrets","namespace":%q,"name":"s"},"requestObject":{"kind":"Secret","data":{"k":"U0VDUkVUVkFMVUU="}}%s,"stageTimestamp":"2026-11-27T10:00:00.000000Z"}`, id, ns, extra)
+}
+
+func list(events ...string) string {
+	return `{"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{},"items":[` + strings.Join(events, ",") + `]}`
+}
+
+func TestIntakeStoresFiltersAndDedupes(t *testing.T) {
+	f := newFixture(t, nil)
+	body := list(event("e1", "tenant-acme", ""), event("e2", "tenant-beta", ""), event("e1", "tenant-acme", ""))
+	if rec := f.post(t, "kube-apiserver", body); rec.Code != http.StatusOK {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	// The apiserver retries the same batch: nothing new is stored.
+	if rec := f.post(t, "kube-apiserver", body); rec.Code != http.StatusOK {
+		t.Fatalf("retry status %d: %s", rec.Code, rec.Body)
+	}
+	if rec := f.post(t, "kube-apiserver", event("e3", "default", "")); rec.Code != http.StatusOK {
+		t.Fatalf("single event status %d: %s", rec.Code, rec.Body)
+	}
+	lines := f.lines(t, 3)
+	for _, l := range lines {
+		if strings.Contains(l, "U0VDUkVUVkFMVUU=") {
+			t.Fatalf("secret survived: %s", l)
+		}
+	}
+	var ev struct{ Annotations map[string]string }
+	_ = json.Unmarshal([]byte(lines[0]), &ev)
+	if ev.Annotations[filter.AnnotationTenant] != "acme" {
+		t.Fatalf("first event annotations %v", ev.Annotations)
+	}
+}
+
+func TestIntakeRefuses(t *testing.T) {
+	f := newFixture(t, nil)
+	for _, tc := range []struct {
+		name, subject, body string
+		code                int
+	}{
+		{"not a writer", "someone", list(event("x", "a", "")), http.StatusForbidden},
+		{"not JSON", "kube-apiserver", `{"items":[`, http.StatusBadRequest},
+		{"event without auditID", "kube-apiserver", list(`{"stage":"ResponseComplete"}`), http.StatusBadRequest},
+		{"duplicate key", "kube-apiserver", list(`{"auditID":"a","auditID":"b","stage":"s"}`), http.StatusBadRequest},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if rec := f.post(t, tc.subject, tc.body); rec.Code != tc.code {
+				t.Fatalf("status %d, want %d: %s", rec.Code, tc.code, rec.Body)
+			}
+		})
+	}
+	if rec := f.post(t, "kube-apiserver", `{"kind":"EventList","items":[]}`); rec.Code != http.StatusOK {
+		t.Fatalf("empty list: %d", rec.Code)
+	}
+}
+
+func TestDiskFailureIs503AndNothingIsDelivered(t *testing.T) {
+	f := newFixture(t, nil)
+	f.fail.Store(true)
+	rec := f.post(t, "kube-apiserver", list(event("lost", "tenant-acme", "")))
+	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" {
+		t.Fatalf("status %d (Retry-After %q), want 503 with Retry-After", rec.Code, rec.Header().Get("Retry-After"))
+	}
+	f.fail.Store(false)
+	time.Sleep(30 * time.Millisecond)
+	// The apiserver's retry must be stored, not deduplicated away.
+	if rec := f.post(t, "kube-apiserver", list(event("lost", "tenant-acme", ""))); rec.Code != http.StatusOK {
+		t.Fatalf("retry: %d %s", rec.Code, rec.Body)
+	}
+	lines := f.lines(t, 1)
+	if !strings.Contains(lines[0], `"auditID":"lost"`) {
+		t.Fatalf("got %s", lines[0])
+	}
+}
+
+func TestQueueFullIs503(t *testing.T) {
+	hec := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "down", http.StatusServiceUnavailable)
+	}))
+	defer hec.Close()
+	t.Setenv("TEST_HEC_TOKEN", "t")
+	f := newFixture(t, func(c *Config) {
+		c.Queue.MaxBytes, c.Queue.SegmentBytes, c.MaxBodyBytes = 64<<10, 8<<10, 16<<10
+		c.Sinks = []sink.Config{{Name: "hec", HEC: &sink.HECConfig{URL: hec.URL, TokenEnv: "TEST_HEC_TOKEN"}}}
+	})
+	full := false
+	for i := 0; i < 200 && !full; i++ {
+		rec := f.post(t, "kube-apiserver", list(event(fmt.Sprint("ev-", i), "tenant-acme", "")))
+		switch rec.Code {
+		case http.StatusOK:
+		case http.StatusServiceUnavailable:
+			full = true
+		default:
+			t.Fatalf("status %d: %s", rec.Code, rec.Body)
+		}
+	}
+	if !full {
+		t.Fatal("the queue never filled up while its only sink was down")
+	}
+}
+
+func TestSecurityEventsEnterThePipeline(t *testing.T) {
+	f := newFixture(t, nil)
+	f.h.Record(context.Background(), secevent.Event{Time: time.Now(), RequestID: "r9", Route: "remote_write", Method: "POST",
+		Path: "/api/v1/receive", Caller: "oidc/agent", Tenants: []string{"beta"}, Decision: secevent.Overwritten,
+		Reason: "tenant_label_overwritten", Count: 3, Remote: "10.1.2.3"})
+	line := f.lines(t, 1)[0]
+	var ev struct {
+		AuditID     string
+		Verb        string
+		Annotations map[string]string
+	}
+	if err := json.Unmarshal([]byte(line), &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev.AuditID != "tg-r9-overwritten" || ev.Verb != "overwritten" || ev.Annotations[filter.AnnotationTenant] != "beta" ||
+		ev.Annotations[AnnotationCount] != "3" || !bytes.Contains([]byte(line), []byte("10.1.2.3")) {
+		t.Fatalf("security event %s", line)
+	}
+}
+
+func TestDedupeSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out.ndjson")
+	cfg := Config{Writers: []string{"subject:mtls/kube-apiserver"}, Queue: QueueConfig{Dir: filepath.Join(dir, "q")},
+		Sinks: []sink.Config{{Name: "file", File: &sink.FileConfig{Path: out}}}}
+	g := []tenancy.GrantConfig{{Principals: []string{"subject:static/x"}, Signals: []string{"audit"}, Access: []string{"read"}}}
+	reg, _ := tenancy.NewRegistry([]tenancy.Config{{ID: "acme", Grants: g}})
+	body := list(event("r1", "tenant-acme", ""), event("r2", "tenant-acme", ""))
+	for round := range 2 {
+		s, err := Open(cfg, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, _ := New(cfg, Deps{Service: s, Registry: reg})
+		f := &fixture{h: h, s: s, out: out}
+		// The second round is the apiserver retrying a batch whose 200 was
+		// lost when tenantgate restarted.
+		if rec := f.post(t, "kube-apiserver", body); rec.Code != http.StatusOK {
+			t.Fatalf("round %d: %d %s", round, rec.Code, rec.Body)
+		}
+		if dup := testutil.ToFloat64(s.m.events.WithLabelValues("duplicate")); dup != float64(2*round) {
+			t.Fatalf("round %d: %v duplicates, want %d", round, dup, 2*round)
+		}
+		f.lines(t, 2)
+		s.Close()
+	}
+}
