@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -109,5 +110,53 @@ func TestAuditRouteAndSecurityEvents(t *testing.T) {
 				t.Fatalf("apiserver event not attributed: %v", ev)
 			}
 		}
+	}
+}
+
+// TestAuditQueryDecisions: refused and narrowed PromQL queries reach the
+// audit pipeline; a query that names no tenant does not.
+func TestAuditQueryDecisions(t *testing.T) {
+	up := newFakeUpstream(t)
+	q := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"success","data":{"resultType":"vector","result":[]}}`))
+	}))
+	t.Cleanup(q.Close)
+	dir := t.TempDir()
+	y := testConfigYAML(up.URL, auditExtra(dir))
+	for old, repl := range map[string]string{
+		"metrics:\n  write:":          "metrics:\n  read: {upstream: q}\n  write:",
+		"upstreams:\n":                "upstreams:\n  - {name: q, url: " + q.URL + ", health_url: none}\n",
+		"  - id: acme\n    grants:\n": "  - id: acme\n    grants:\n      - {principals: [subject:static/acme-agent], signals: [metrics], access: [read]}\n",
+	} {
+		if !strings.Contains(y, old) {
+			t.Fatalf("test configuration lacks %q", old)
+		}
+		y = strings.Replace(y, old, repl, 1)
+	}
+	g, _ := newTestGateway(t, decodeTestConfig(t, y))
+	h := g.Handler()
+	for query, want := range map[string]int{
+		`up`:                              200, // routine: no event
+		`up{tenant="acme"}`:               200, // the caller's own tenant matcher, kept and narrowed
+		`up{tenant="globex"}`:             403, // denied
+		`info(up)`:                        400, // refused without a 403
+		`sum(rate(http_requests_total[5m`: 400, // invalid: not a security decision
+	} {
+		r := httptest.NewRequest(http.MethodGet, "/api/v1/query?query="+url.QueryEscape(query), nil)
+		r.Header.Set("Authorization", "Bearer "+tokAcme)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != want {
+			t.Fatalf("%s: status %d, want %d: %s", query, w.Code, want, w.Body)
+		}
+	}
+	evs := auditLines(t, filepath.Join(dir, "out.ndjson"),
+		decision("rewritten", "tenant_matcher_restricted"),
+		decision("denied", "tenant_not_readable"),
+		decision("rejected", "info_unenforceable"),
+	)
+	if len(evs) != 3 {
+		t.Fatalf("%d audit events, want exactly the 3 decisions: %v", len(evs), evs)
 	}
 }

@@ -46,7 +46,12 @@ type fileConfig struct {
 
 func testConfig(t *testing.T, upstreamURL, extra string) fileConfig {
 	t.Helper()
-	y := `
+	return decodeTestConfig(t, testConfigYAML(upstreamURL, extra))
+}
+
+// testConfigYAML is testConfig's file, for tests that edit it.
+func testConfigYAML(upstreamURL, extra string) string {
+	return `
 server: {listen: "127.0.0.1:0", internal_listen: "127.0.0.1:1"}
 access_log: false
 upstreams:
@@ -79,6 +84,10 @@ tenants:
     grants:
       - {principals: [subject:static/multi-agent], signals: [metrics], access: [write]}
 ` + extra
+}
+
+func decodeTestConfig(t *testing.T, y string) fileConfig {
+	t.Helper()
 	var c fileConfig
 	dec := yaml.NewDecoder(strings.NewReader(y))
 	dec.KnownFields(true)

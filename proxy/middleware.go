@@ -158,9 +158,16 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
 	elapsed := time.Since(start)
 	g.metrics.requests.WithLabelValues(info.Route, r.Method, statusLabel(code)).Inc()
 	g.metrics.duration.WithLabelValues(info.Route).Observe(elapsed.Seconds())
-	if code == http.StatusForbidden {
+	switch {
+	case code == http.StatusForbidden:
 		g.metrics.authzDenied.WithLabelValues(info.Route, info.Reason).Inc()
 		g.recordSecurity(gen, r, info, secevent.Denied, info.Reason, code)
+	case info.Decision != "":
+		reason := info.Reason
+		if reason == "" {
+			reason = info.DecisionReason
+		}
+		g.recordSecurity(gen, r, info, info.Decision, reason, code)
 	}
 	if gen != nil && *gen.cfg.AccessLog {
 		g.accessLog(r, info, code, sw.written, elapsed)

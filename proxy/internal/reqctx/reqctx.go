@@ -32,6 +32,14 @@ type Info struct {
 	Tenants []string
 	// Reason names why a request was refused, for logs and metrics.
 	Reason string
+	// Decision is a security decision (a secevent constant) the handler took
+	// without answering 403, such as a refused or rewritten query; the
+	// middleware records it with Reason. 403s are recorded as denials
+	// whatever this says.
+	Decision string
+	// DecisionReason is the reason recorded with Decision when the request
+	// succeeded (Reason stays empty then).
+	DecisionReason string
 }
 
 type key struct{}

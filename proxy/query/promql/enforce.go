@@ -74,6 +74,9 @@ type Enforcer struct {
 	label    string
 	tenants  []string // sorted, unique
 	injected *labels.Matcher
+	// ownTenantMatchers counts the caller's matchers on the tenant label
+	// that enforcement checked and kept beside the injected one.
+	ownTenantMatchers int
 }
 
 // NewEnforcer returns an enforcer that restricts every selector to the
@@ -246,6 +249,7 @@ func (e *Enforcer) restrict(ms []*labels.Matcher) ([]*labels.Matcher, error) {
 		if err := e.check(m); err != nil {
 			return ms, err
 		}
+		e.ownTenantMatchers++
 		if m.Type == e.injected.Type && m.Value == e.injected.Value {
 			present = true
 		}
@@ -290,6 +294,11 @@ func (e *Enforcer) readable(m *labels.Matcher, v string) error {
 	return &Error{Reason: ReasonTenantNotReadable, Forbidden: true, Msg: fmt.Sprintf(
 		"%s matches %s, which you may not read (readable: %s)", m, what, strings.Join(e.tenants, ", "))}
 }
+
+// OwnTenantMatchers is how many matchers on the tenant label the caller
+// wrote in the queries this enforcer rewrote; each was checked and the
+// injected matcher was added beside it.
+func (e *Enforcer) OwnTenantMatchers() int { return e.ownTenantMatchers }
 
 // hint is a matcher on every readable tenant, for error messages.
 func (e *Enforcer) hint() string {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tenantgate/tenantgate/proxy/internal/httperr"
 	"github.com/tenantgate/tenantgate/proxy/internal/reqctx"
+	"github.com/tenantgate/tenantgate/proxy/internal/secevent"
 	"github.com/tenantgate/tenantgate/proxy/internal/upstream"
 	"github.com/tenantgate/tenantgate/tenancy"
 )
@@ -118,6 +119,7 @@ func (h *Handler) endpoint(name string, data bool, serve func(http.ResponseWrite
 		if err == nil {
 			err = serve(w, r, req)
 		}
+		securityDecision(req, err)
 		if err != nil {
 			e := httperr.From(err)
 			if e.Status < 500 && e.Status != httperr.StatusClientClosed && !strings.HasPrefix(e.Reason, "upstream_") {
@@ -129,6 +131,24 @@ func (h *Handler) endpoint(name string, data bool, serve func(http.ResponseWrite
 			httperr.WritePrometheus(w, r, e)
 		}
 	})
+}
+
+// securityDecision marks the request for the audit pipeline when enforcement
+// refused it without a 403 (403s are recorded by the gateway as denials) or
+// when the caller wrote its own matchers on the tenant label, which were
+// checked and narrowed. The routine injection of the tenant matcher into
+// every query is not an event: it is every query.
+func securityDecision(req *request, err error) {
+	if req == nil || req.info == nil {
+		return
+	}
+	var qe *Error
+	switch {
+	case err != nil && errors.As(err, &qe) && !qe.Forbidden && qe.Reason != ReasonInvalidQuery:
+		req.info.Decision = secevent.Rejected
+	case err == nil && req.enforcer != nil && req.enforcer.OwnTenantMatchers() > 0:
+		req.info.Decision, req.info.DecisionReason = secevent.Rewritten, "tenant_matcher_restricted"
+	}
 }
 
 // begin decides which tenants the request reads.
