@@ -6,8 +6,6 @@
 package sink
 
 import (
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -17,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tenantgate/tenantgate/proxy/internal/limits"
+	"github.com/tenantgate/tenantgate/proxy/internal/upstream"
 	"github.com/tenantgate/tenantgate/tenancy"
 )
 
@@ -40,45 +39,9 @@ type Config struct {
 	MaxBackoff time.Duration `yaml:"max_backoff"`
 }
 
-// TLSConfig configures a TLS client.
-type TLSConfig struct {
-	// CAFile verifies the server; the system roots are used without it.
-	CAFile string `yaml:"ca_file"`
-	// CertFile and KeyFile are a client certificate, when the server asks.
-	CertFile string `yaml:"cert_file"`
-	KeyFile  string `yaml:"key_file"`
-	// ServerName overrides the name verified in the server certificate.
-	ServerName string `yaml:"server_name"`
-	// InsecureSkipVerify turns off server verification (tests only).
-	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
-}
-
-// Build returns the crypto/tls configuration.
-func (c *TLSConfig) Build() (*tls.Config, error) {
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: c.ServerName, InsecureSkipVerify: c.InsecureSkipVerify} //nolint:gosec // documented as tests only
-	if c.CAFile != "" {
-		pem, err := os.ReadFile(c.CAFile)
-		if err != nil {
-			return nil, err
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("ca_file %s holds no PEM certificate", c.CAFile)
-		}
-		cfg.RootCAs = pool
-	}
-	if (c.CertFile == "") != (c.KeyFile == "") {
-		return nil, errors.New("cert_file and key_file go together")
-	}
-	if c.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
-		if err != nil {
-			return nil, err
-		}
-		cfg.Certificates = []tls.Certificate{cert}
-	}
-	return cfg, nil
-}
+// TLSConfig configures a TLS client: the same settings as an upstream's
+// (ca_file, cert_file, key_file, server_name, insecure_skip_verify).
+type TLSConfig = upstream.TLSConfig
 
 // SetDefaults fills the unset fields of c.
 func (c *Config) SetDefaults() {

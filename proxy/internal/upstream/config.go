@@ -144,21 +144,16 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("health_url %q: want a path starting with /, an http(s) URL, or none", h))
 		}
 	}
-	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
-		errs = append(errs, errors.New("tls: cert_file and key_file go together"))
-	}
-	if _, err := c.TLS.build(); err != nil {
+	if _, err := c.TLS.Build(); err != nil {
 		errs = append(errs, fmt.Errorf("tls: %w", err))
 	}
 	return tenancy.Prefix(fmt.Sprintf("upstream %q", c.Name), errors.Join(errs...))
 }
 
-// build returns the crypto/tls configuration, or nil when c sets nothing.
-func (c TLSConfig) build() (*tls.Config, error) {
-	if c == (TLSConfig{}) {
-		return nil, nil
-	}
-	cfg := &tls.Config{ServerName: c.ServerName, InsecureSkipVerify: c.InsecureSkipVerify, MinVersion: tls.VersionTLS12}
+// Build returns the crypto/tls client configuration (TLS 1.2 or later, the
+// system roots unless CAFile is set). The audit sinks use it too.
+func (c TLSConfig) Build() (*tls.Config, error) {
+	cfg := &tls.Config{ServerName: c.ServerName, InsecureSkipVerify: c.InsecureSkipVerify, MinVersion: tls.VersionTLS12} //nolint:gosec // documented as tests only
 	if c.CAFile != "" {
 		pem, err := os.ReadFile(c.CAFile)
 		if err != nil {
@@ -170,7 +165,10 @@ func (c TLSConfig) build() (*tls.Config, error) {
 		}
 		cfg.RootCAs = pool
 	}
-	if c.CertFile != "" && c.KeyFile != "" {
+	if (c.CertFile == "") != (c.KeyFile == "") {
+		return nil, errors.New("cert_file and key_file go together")
+	}
+	if c.CertFile != "" {
 		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
 		if err != nil {
 			return nil, err
@@ -197,12 +195,14 @@ func validHeaderName(s string) bool {
 
 // httpTransport builds the pooled transport for c.
 func (c *Config) httpTransport() (*http.Transport, error) {
-	tlsCfg, err := c.TLS.build()
-	if err != nil {
-		return nil, err
-	}
 	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.TLSClientConfig = tlsCfg
+	if c.TLS != (TLSConfig{}) {
+		tlsCfg, err := c.TLS.Build()
+		if err != nil {
+			return nil, err
+		}
+		t.TLSClientConfig = tlsCfg
+	}
 	t.MaxIdleConns = 0
 	t.MaxIdleConnsPerHost = c.MaxIdleConnsPerHost
 	t.IdleConnTimeout = c.IdleConnTimeout
