@@ -489,3 +489,26 @@ func checkBcryptHash(h string) error {
 	}
 	return nil
 }
+
+// ProviderNames returns the provider names that grants may use: each OIDC
+// provider's name, "static", "basic" and the mTLS provider, as configured.
+func (c *Config) ProviderNames() map[string]bool {
+	p := map[string]bool{}
+	for _, o := range c.OIDC {
+		p[o.Name] = true
+	}
+	if len(c.StaticTokens) > 0 {
+		p[staticProvider] = true
+	}
+	if len(c.BasicAuth) > 0 {
+		p[basicProvider] = true
+	}
+	if c.MTLS != nil {
+		name := c.MTLS.Provider
+		if name == "" {
+			name = defaultMTLSProvider
+		}
+		p[name] = true
+	}
+	return p
+}

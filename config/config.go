@@ -153,20 +153,7 @@ func (c *Config) Validate() error {
 
 // providers returns the names that grants may use as provider.
 func (c *Config) providers() map[string]bool {
-	p := map[string]bool{}
-	for _, o := range c.Authn.OIDC {
-		p[o.Name] = true
-	}
-	if len(c.Authn.StaticTokens) > 0 {
-		p["static"] = true
-	}
-	if len(c.Authn.BasicAuth) > 0 {
-		p["basic"] = true
-	}
-	if c.Authn.MTLS != nil {
-		p[c.Authn.MTLS.Provider] = true
-	}
-	return p
+	return c.Authn.ProviderNames()
 }
 
 func names(m map[string]bool) string {

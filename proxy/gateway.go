@@ -72,6 +72,7 @@ type Gateway struct {
 type generation struct {
 	cfg       Config
 	authn     *authn.Authenticator
+	providers map[string]bool // the authentication providers grants may name
 	registry  *tenancy.Registry
 	upstreams *upstream.Set
 	routes    *router
@@ -144,7 +145,7 @@ func (g *Gateway) Apply(ctx context.Context, cfg Config, authCfg authn.Config, t
 		ups.Retire(prevUpstreams)
 		return err
 	}
-	gen := &generation{cfg: cfg, authn: a, registry: registry, upstreams: ups, tls: tlsCfg, loaded: time.Now()}
+	gen := &generation{cfg: cfg, authn: a, providers: authCfg.ProviderNames(), registry: registry, upstreams: ups, tls: tlsCfg, loaded: time.Now()}
 	if gen.routes, err = g.routes(gen); err != nil {
 		a.Close()
 		ups.Retire(prevUpstreams)

@@ -66,6 +66,7 @@ func (g *Gateway) adminRoutes(rt *router, gen *generation) {
 	}
 	h := admin.New(gen.cfg.Admins, admin.Deps{
 		Store: g.opts.TenantStore, Logger: g.opts.Logger.With("component", "admin"), FileTenant: g.fileTenant,
+		Providers: gen.providers,
 	})
 	rt.handleWith("/admin/v1/tenants", []string{"GET", "POST"}, "admin_tenants", h, httperr.WritePrometheus)
 	rt.handleWith("/admin/v1/tenants/{id}", []string{"GET", "DELETE"}, "admin_tenant", h, httperr.WritePrometheus)

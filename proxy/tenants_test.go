@@ -132,6 +132,8 @@ func TestAdminAPI(t *testing.T) {
 		{"create a file tenant", "POST", "/admin/v1/tenants", tokMulti, strings.Replace(newTenant, "newco", "acme", 1), 409, []string{`tenant \"acme\" already exists`}},
 		{"create invalid", "POST", "/admin/v1/tenants", tokMulti, `{"id": "bad id", "grants": []}`, 400, []string{`invalid tenant ID`, "no grants"}},
 		{"create unknown key", "POST", "/admin/v1/tenants", tokMulti, `{"id": "x", "colour": "red"}`, 400, []string{"field colour not found"}},
+		{"create with an unknown provider", "POST", "/admin/v1/tenants", tokMulti, strings.Replace(strings.Replace(newTenant, "newco", "typo", 1), "subject:static/", "subject:statik/", 1), 400,
+			[]string{`principal subject:statik/nobody-agent names provider \"statik\", which is not configured (configured: static)`}},
 		{"create as YAML", "POST", "/admin/v1/tenants", tokMulti, "id: yamlco\ngrants: [{principals: [subject:static/x], signals: [logs], access: [read]}]\n", 201, nil},
 		{"list shows stored, not yet enforced", "GET", "/admin/v1/tenants", tokMulti, "", 200, []string{`{"id":"newco","name":"","source":"api (not enforced)","provisioned":false}`}},
 		{"get", "GET", "/admin/v1/tenants/newco", tokMulti, "", 200, []string{"id: newco"}},

@@ -79,6 +79,10 @@ type Deps struct {
 	// FileTenant returns the tenant id of the configuration file, which the
 	// API may not change, and whether there is one.
 	FileTenant func(id string) (tenancy.Config, bool)
+	// Providers are the authentication providers configured; a grant
+	// naming another one could never match, so it is refused. Nil skips
+	// the check.
+	Providers map[string]bool
 }
 
 // Handler serves the admin API.
@@ -193,6 +197,9 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request, reg *tenancy.Re
 	if err := c.Validate(); err != nil {
 		return httperr.Wrap(http.StatusBadRequest, "bad_tenant", err, "%v", err)
 	}
+	if err := h.checkProviders(&c); err != nil {
+		return httperr.Wrap(http.StatusBadRequest, "bad_tenant", err, "%v", err)
+	}
 	_, inFile := h.deps.FileTenant(c.ID)
 	if _, ok := reg.Tenant(c.ID); ok || inFile {
 		return httperr.New(http.StatusConflict, "exists", "tenant %q already exists", c.ID)
@@ -203,6 +210,27 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request, reg *tenancy.Re
 	h.deps.Logger.Info("tenant created through the admin API", "tenant", c.ID)
 	return writeJSON(w, http.StatusCreated, map[string]any{"id": c.ID,
 		"message": "created; every gateway replica enforces it once its watch has seen it (normally within a second)"})
+}
+
+// checkProviders refuses grants whose principals name a provider that is
+// not configured: such a grant would never match anyone, silently.
+func (h *Handler) checkProviders(c *tenancy.Config) error {
+	if h.deps.Providers == nil {
+		return nil
+	}
+	var errs []error
+	for _, p := range c.Principals() {
+		if !h.deps.Providers[p.Provider] {
+			known := make([]string, 0, len(h.deps.Providers))
+			for k := range h.deps.Providers {
+				known = append(known, k)
+			}
+			sort.Strings(known)
+			errs = append(errs, fmt.Errorf("tenant %q: principal %s names provider %q, which is not configured (configured: %s)",
+				c.ID, p, p.Provider, strings.Join(known, ", ")))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func (h *Handler) get(w http.ResponseWriter, r *http.Request, id string) error {
