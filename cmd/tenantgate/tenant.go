@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"sort"
+	"strings"
 	"syscall"
 	"time"
 
@@ -244,20 +245,28 @@ func tenantReconcile(ctx context.Context, p *provision.Provisioner, f *tenantFla
 	if f.tenant != "" {
 		return fmt.Errorf("%w: reconcile works on every tenant; --tenant does not apply", errUsage)
 	}
+	store := kube.NewStore(client)
 	for {
 		all := file
-		stored, err := kube.NewStore(client).List(ctx)
+		objs, err := store.Objects(ctx)
 		switch {
 		case apierrors.IsNotFound(err):
 			err = nil
 		case err == nil:
-			all, _ = tenancy.Merge(file, stored)
+			all, _ = tenancy.Merge(file, validTenants(objs))
 		default:
 			err = fmt.Errorf("listing Tenant objects: %w", err)
 		}
 		if err == nil {
 			var res *provision.ReconcileResult
 			res, err = p.Reconcile(ctx, all)
+			var pl *provision.Plan
+			if res != nil {
+				pl = res.Plan
+			}
+			if serr := writeTenantStatuses(ctx, store, objs, file, pl, err); serr != nil {
+				fmt.Fprintln(stdout, "writing Tenant statuses:", serr)
+			}
 			if res != nil && res.Plan != nil {
 				fmt.Fprint(stdout, res.Plan)
 				for _, id := range sortedIDs(res.Deletions) {
@@ -280,6 +289,60 @@ func tenantReconcile(ctx context.Context, p *provision.Provisioner, f *tenantFla
 		case <-time.After(f.every):
 		}
 	}
+}
+
+// validTenants returns the tenants of the valid objects, in their order.
+func validTenants(objs []kube.Object) []tenancy.Config {
+	var out []tenancy.Config
+	for _, o := range objs {
+		if o.Err == nil {
+			out = append(out, o.Config)
+		}
+	}
+	return out
+}
+
+// writeTenantStatuses records in each Tenant object's status what the pass
+// made of it. After a failed pass the status of a provisioned tenant is
+// left as it was: the error cannot be pinned on one tenant, and a status
+// must not claim what nobody checked.
+func writeTenantStatuses(ctx context.Context, store *kube.Store, objs []kube.Object, file []tenancy.Config, pl *provision.Plan, passErr error) error {
+	owner := make(map[string]string, len(file)+len(objs))
+	for _, c := range file {
+		owner[c.ID] = "the configuration file"
+	}
+	objects := map[string]int{}
+	if pl != nil {
+		for _, c := range pl.Changes {
+			objects[c.Tenant]++
+		}
+	}
+	var errs []error
+	for _, o := range objs {
+		st := kube.Status{ObservedGeneration: o.Generation}
+		switch by, taken := owner[o.Config.ID]; {
+		case o.Err != nil:
+			st.Phase, st.Message = kube.PhaseInvalid, o.Err.Error()
+		case taken:
+			st.Phase, st.Message = kube.PhaseConflict, fmt.Sprintf("tenant %q is also defined by %s, which wins; this object is ignored", o.Config.ID, by)
+		case o.Config.Provision == nil:
+			owner[o.Config.ID] = "Tenant object " + o.Name
+			st.Phase, st.Message = kube.PhaseRegistered, "enforced by the gateways; without a provision section it has no Kubernetes objects"
+		case passErr != nil || pl == nil:
+			owner[o.Config.ID] = "Tenant object " + o.Name
+			continue
+		default:
+			owner[o.Config.ID] = "Tenant object " + o.Name
+			st.Phase, st.Message = kube.PhaseProvisioned, fmt.Sprintf("%d objects applied for namespace %s", objects[o.Config.ID], provision.Namespace(o.Config.ID))
+		}
+		if len(st.Message) > 1024 {
+			st.Message = strings.ToValidUTF8(st.Message[:1024], "")
+		}
+		if err := store.SetStatus(ctx, o, st); err != nil {
+			errs = append(errs, fmt.Errorf("tenant object %s: %w", o.Name, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func sortedIDs(m map[string]*provision.DeleteResult) []string {

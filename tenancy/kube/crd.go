@@ -73,6 +73,7 @@ func CRD() map[string]any {
 					map[string]any{"name": "ID", "type": "string", "jsonPath": ".spec.id"},
 					map[string]any{"name": "Display name", "type": "string", "jsonPath": ".spec.name"},
 					map[string]any{"name": "Tier", "type": "string", "jsonPath": ".spec.provision.tier"},
+					map[string]any{"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
 					map[string]any{"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 				},
 				"schema": map[string]any{"openAPIV3Schema": map[string]any{

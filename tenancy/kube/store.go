@@ -4,12 +4,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/dynamic"
 
@@ -44,7 +46,63 @@ func ObjectName(id string) string {
 
 // List returns every valid tenant, by ID.
 func (s *Store) List(ctx context.Context) ([]tenancy.Config, error) {
+	objs, err := s.Objects(ctx)
+	if err != nil {
+		return nil, err
+	}
 	var out []tenancy.Config
+	for _, o := range objs {
+		if o.Err == nil {
+			out = append(out, o.Config)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+// Object is one Tenant object as the API server holds it.
+type Object struct {
+	// Name and Generation are the object's.
+	Name       string
+	Generation int64
+	// Config is its tenant, when Err is nil; Err says why it is invalid.
+	Config tenancy.Config
+	Err    error
+	// Status is what its status holds now.
+	Status Status
+}
+
+// Status is a Tenant object's status, which the provisioner writes.
+type Status struct {
+	// Phase is one of the Phase constants.
+	Phase string `json:"phase,omitempty"`
+	// Message says what the phase means for this tenant.
+	Message string `json:"message,omitempty"`
+	// ObservedGeneration is the generation of the spec the phase is about.
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+}
+
+// Phases of a Tenant object.
+const (
+	// PhaseInvalid: the spec is not a valid tenant; gateways ignore it.
+	PhaseInvalid = "Invalid"
+	// PhaseConflict: another definition of the same ID (in the
+	// configuration file, or an older object) wins.
+	PhaseConflict = "Conflict"
+	// PhaseRegistered: valid and enforced by gateways; it has no provision
+	// section, so it has no Kubernetes objects.
+	PhaseRegistered = "Registered"
+	// PhaseProvisioned: its Kubernetes objects match the spec.
+	PhaseProvisioned = "Provisioned"
+	// PhaseFailed: the last pass could not apply its objects.
+	PhaseFailed = "Failed"
+)
+
+// Objects returns every Tenant object, valid or not, oldest first (the
+// order in which tenancy.Merge lets the older of two definitions win).
+func (s *Store) Objects(ctx context.Context) ([]Object, error) {
+	var out []Object
+	var created []metav1.Time
 	opts := metav1.ListOptions{Limit: 500}
 	for {
 		list, err := s.client.Resource(GVR).List(ctx, opts)
@@ -52,16 +110,52 @@ func (s *Store) List(ctx context.Context) ([]tenancy.Config, error) {
 			return nil, err
 		}
 		for i := range list.Items {
-			if c, err := FromObject(&list.Items[i]); err == nil {
-				out = append(out, c)
+			u := &list.Items[i]
+			o := Object{Name: u.GetName(), Generation: u.GetGeneration()}
+			o.Config, o.Err = FromObject(u)
+			if st, ok := u.Object["status"].(map[string]any); ok {
+				o.Status.Phase, _ = st["phase"].(string)
+				o.Status.Message, _ = st["message"].(string)
+				o.Status.ObservedGeneration, _ = st["observedGeneration"].(int64)
 			}
+			out = append(out, o)
+			created = append(created, u.GetCreationTimestamp())
 		}
 		if opts.Continue = list.GetContinue(); opts.Continue == "" {
 			break
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out, nil
+	idx := make([]int, len(out))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool {
+		ta, tb := created[idx[a]], created[idx[b]]
+		if !ta.Equal(&tb) {
+			return ta.Before(&tb)
+		}
+		return out[idx[a]].Name < out[idx[b]].Name
+	})
+	sorted := make([]Object, len(out))
+	for i, j := range idx {
+		sorted[i] = out[j]
+	}
+	return sorted, nil
+}
+
+// SetStatus writes st into the status of the Tenant object name, unless it
+// holds st already (a write would wake every gateway's watch for nothing).
+func (s *Store) SetStatus(ctx context.Context, o Object, st Status) error {
+	if o.Status == st {
+		return nil
+	}
+	patch, err := json.Marshal(map[string]any{"status": st})
+	if err != nil {
+		return err
+	}
+	_, err = s.client.Resource(GVR).Patch(ctx, o.Name, types.MergePatchType, patch,
+		metav1.PatchOptions{FieldManager: "tenantgate-provisioner"}, "status")
+	return err
 }
 
 // Get returns the tenant id.

@@ -3,7 +3,9 @@ package kube
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
+	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -49,5 +51,54 @@ func TestStore(t *testing.T) {
 	}
 	if err := s.Delete(ctx, "Team_A(prod)"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("second Delete = %v, want ErrNotFound", err)
+	}
+}
+
+// TestObjectsAndStatus: Objects lists valid and invalid objects oldest
+// first with their status; SetStatus writes only what changes.
+func TestObjectsAndStatus(t *testing.T) {
+	t0 := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+	bad := tenantObject(t, "bad", "bad", t0.Add(time.Minute))
+	bad.Object["spec"].(map[string]any)["grants"] = []any{}
+	client := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(),
+		map[schema.GroupVersionResource]string{GVR: "TenantList"},
+		tenantObject(t, "young", "young", t0.Add(time.Hour)), tenantObject(t, "old", "old", t0), bad)
+	s := NewStore(client)
+	ctx := context.Background()
+	objs, err := s.Objects(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, o := range objs {
+		names = append(names, o.Name)
+	}
+	if strings.Join(names, ",") != "old,bad,young" {
+		t.Fatalf("objects %v, want oldest first", names)
+	}
+	if objs[1].Err == nil || objs[0].Err != nil || objs[0].Config.ID != "old" {
+		t.Fatalf("validity: %+v", objs)
+	}
+	writes := func() int {
+		n := 0
+		for _, a := range client.Actions() {
+			if a.GetVerb() == "patch" && a.GetSubresource() == "status" {
+				n++
+			}
+		}
+		return n
+	}
+	st := Status{Phase: PhaseRegistered, Message: "m", ObservedGeneration: objs[0].Generation}
+	if err := s.SetStatus(ctx, objs[0], st); err != nil {
+		t.Fatal(err)
+	}
+	if objs, err = s.Objects(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if objs[0].Status != st {
+		t.Fatalf("status %+v after writing %+v", objs[0].Status, st)
+	}
+	if err := s.SetStatus(ctx, objs[0], st); err != nil || writes() != 1 {
+		t.Fatalf("an unchanged status was written again (%d writes, err %v)", writes(), err)
 	}
 }

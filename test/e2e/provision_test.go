@@ -262,6 +262,68 @@ func TestKubernetesTenants(t *testing.T) {
 		}
 	})
 
+	t.Run("reconcile writes each Tenant object's status", func(t *testing.T) {
+		const provisioned = "3c6f9e2a-7b1d-4c8e-9f0a-2b3c4d5e6f70"
+		objects := `apiVersion: tenantgate.io/v1alpha1
+kind: Tenant
+metadata: {name: registered-co}
+spec: {id: registered-co, grants: [{principals: [client:corp/registered], signals: [metrics], access: [write]}]}
+---
+apiVersion: tenantgate.io/v1alpha1
+kind: Tenant
+metadata: {name: conflict-a}
+spec: {id: ` + tenantA + `, grants: [{principals: [client:corp/thief], signals: ["*"], access: [read]}]}
+---
+apiVersion: tenantgate.io/v1alpha1
+kind: Tenant
+metadata: {name: invalid-co}
+spec: {id: invalid-co, grants: []}
+---
+apiVersion: tenantgate.io/v1alpha1
+kind: Tenant
+metadata: {name: ` + provisioned + `}
+spec:
+  id: ` + provisioned + `
+  grants: [{principals: [client:corp/hooli-agent], signals: [metrics], access: [write]}]
+  provision: {owners: {admin: [hooli-admins]}, storage: {kms_key: "arn:aws:kms:eu-west-1:111122223333:key/hooli"}}
+`
+		kubectlOK(t, kc, kc.AdminKubeconfig, objects, "apply", "-f", "-")
+		defer kubectlOK(t, kc, kc.AdminKubeconfig, "", "delete", "tenant.tenantgate.io", "registered-co", "conflict-a", "invalid-co", provisioned)
+		if out := tenantgateCmd(t, true, "tenant", "reconcile", "--config", cfgPath); strings.Contains(out, "writing Tenant statuses") {
+			t.Fatalf("reconcile:\n%s", out)
+		}
+		status := func(name string) (phase, message, observed, generation, rv string) {
+			out := kubectlOK(t, kc, kc.AdminKubeconfig, "", "get", "tenant.tenantgate.io", name, "-o",
+				"jsonpath={.status.phase}|{.status.message}|{.status.observedGeneration}|{.metadata.generation}|{.metadata.resourceVersion}")
+			f := strings.Split(strings.TrimSpace(out), "|")
+			if len(f) != 5 {
+				t.Fatalf("status of %s: %q", name, out)
+			}
+			return f[0], f[1], f[2], f[3], f[4]
+		}
+		rvs := map[string]string{}
+		for name, want := range map[string][2]string{
+			"registered-co": {"Registered", "without a provision section"},
+			"conflict-a":    {"Conflict", "also defined by the configuration file"},
+			"invalid-co":    {"Invalid", "grant"},
+			provisioned:     {"Provisioned", "objects applied for namespace tenant-" + provisioned},
+		} {
+			phase, msg, observed, gen, rv := status(name)
+			if phase != want[0] || !strings.Contains(msg, want[1]) || observed != gen {
+				t.Errorf("Tenant %s: phase %q, message %q, observedGeneration %s of generation %s; want %s, %q", name, phase, msg, observed, gen, want[0], want[1])
+			}
+			rvs[name] = rv
+		}
+		// A second pass changes nothing, so it writes nothing: a status
+		// write would wake every gateway's watch.
+		tenantgateCmd(t, true, "tenant", "reconcile", "--config", cfgPath)
+		for name, rv := range rvs {
+			if _, _, _, _, now := status(name); now != rv {
+				t.Errorf("Tenant %s was written again (resourceVersion %s -> %s)", name, rv, now)
+			}
+		}
+	})
+
 	t.Run("a Tenant created with kubectl is enforced by a running gateway", func(t *testing.T) {
 		testTenantObjects(t, kc)
 	})
