@@ -61,6 +61,9 @@ type Config struct {
 	// Metadata is filtered (default: the upstream's metadata for the metric
 	// names of the caller's series) or none (an empty answer).
 	Metadata string `yaml:"metadata"`
+	// QueryCacheEntries bounds the cache of enforced queries and selectors
+	// (see Cache). Defaults to 10000; a negative value turns it off.
+	QueryCacheEntries int `yaml:"query_cache_entries"`
 }
 
 // SetDefaults fills the unset fields of c.
@@ -79,6 +82,9 @@ func (c *Config) SetDefaults() {
 	}
 	if c.Metadata == "" {
 		c.Metadata = MetadataFiltered
+	}
+	if c.QueryCacheEntries == 0 {
+		c.QueryCacheEntries = 10000
 	}
 }
 

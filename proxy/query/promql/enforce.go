@@ -77,6 +77,8 @@ type Enforcer struct {
 	// ownTenantMatchers counts the caller's matchers on the tenant label
 	// that enforcement checked and kept beside the injected one.
 	ownTenantMatchers int
+	cache             *Cache // see UseCache
+	cacheKey          string // the label and tenants, the prefix of keys
 }
 
 // NewEnforcer returns an enforcer that restricts every selector to the
@@ -131,6 +133,10 @@ func (e *Enforcer) DefaultSelector() string {
 
 // Query parses a PromQL expression, restricts it and prints it back.
 func (e *Enforcer) Query(q string) (string, error) {
+	return e.cached('q', q, e.query)
+}
+
+func (e *Enforcer) query(q string) (string, error) {
 	expr, err := e.parser.ParseExpr(q)
 	if err != nil {
 		return "", &Error{Reason: ReasonInvalidQuery, Msg: err.Error()}
@@ -220,6 +226,10 @@ func checkInfo(c *parser.Call) error {
 // empty string ({} or {job=~".*"}) is accepted, as Thanos accepts it: once
 // restricted it selects the caller's series.
 func (e *Enforcer) Selector(s string) (string, error) {
+	return e.cached('s', s, e.selector)
+}
+
+func (e *Enforcer) selector(s string) (string, error) {
 	ms, err := e.parser.ParseMetricSelector(s)
 	if err != nil && !onlyEmptyMatcherError(err) {
 		return "", &Error{Reason: ReasonInvalidQuery, Msg: err.Error()}

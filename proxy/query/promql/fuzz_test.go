@@ -48,8 +48,24 @@ func FuzzEnforceQuery(f *testing.F) {
 			return
 		}
 		assertRestricted(t, out, tenants)
+		// A cached enforcement of another view, then of this one, gives
+		// the same text: an entry never crosses views.
+		other := NewEnforcer(testParser, "tenant", fuzzTenants[(int(pick)+1)%len(fuzzTenants)])
+		other.UseCache(fuzzCache)
+		_, _ = other.Query(q)
+		for range 2 {
+			c := NewEnforcer(testParser, "tenant", tenants)
+			c.UseCache(fuzzCache)
+			if got, err := c.Query(q); got != out || err != nil {
+				t.Fatalf("%q for %v: through the cache %q, %v; want %q", q, tenants, got, err, out)
+			}
+		}
 	})
 }
+
+// fuzzCache is shared by every input of FuzzEnforceQuery, as a handler's
+// cache is by every request.
+var fuzzCache = NewCache(4096)
 
 // FuzzEnforceSelector is FuzzEnforceQuery for match[] selectors.
 func FuzzEnforceSelector(f *testing.F) {

@@ -1,10 +1,6 @@
 package promql_test
 
 import (
-	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -12,11 +8,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-
-	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/tenantgate/tenantgate/config"
-	"github.com/tenantgate/tenantgate/proxy"
 )
 
 // instantAnswer is a small instant-vector answer, as a querier gives for a
@@ -41,29 +32,7 @@ func BenchmarkGatewayInstantQuery(b *testing.B) {
 		_, _ = io.WriteString(w, instantAnswer)
 	}))
 	defer up.Close()
-	sum := sha256.Sum256([]byte(grafanaToken))
-	c, err := config.Parse([]byte(fmt.Sprintf(`
-access_log: false
-logging: {level: warn}
-upstreams: [{name: q, url: %q, health_url: none}]
-metrics:
-  read: {upstream: q}
-authn:
-  static_tokens: [{name: grafana, token_sha256: %s}]
-tenants:
-  - id: acme
-    grants: [{principals: [subject:static/grafana], signals: [metrics], access: [read]}]
-`, up.URL, hex.EncodeToString(sum[:]))))
-	if err != nil {
-		b.Fatal(err)
-	}
-	g := proxy.New(proxy.Options{Registerer: prometheus.NewRegistry()})
-	if err := g.Apply(context.Background(), c.Gateway, c.Authn, c.Tenants); err != nil {
-		b.Fatal(err)
-	}
-	defer g.Close()
-	gw := httptest.NewServer(g.Handler())
-	defer gw.Close()
+	gw := startReadGateway(b, up.URL, "access_log: false\nlogging: {level: warn}\n")
 
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
 	form := url.Values{"query": {`node_load1{job="node-exporter"}`}, "time": {"1700000000"}}.Encode()

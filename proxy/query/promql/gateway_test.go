@@ -36,27 +36,7 @@ func TestThroughTheGateway(t *testing.T) {
 		_, _ = io.WriteString(w, `{"status":"success","data":["acme"]}`)
 	}))
 	defer up.Close()
-	sum := sha256.Sum256([]byte(grafanaToken))
-	c, err := config.Parse([]byte(fmt.Sprintf(`
-upstreams: [{name: q, url: %q, health_url: none}]
-metrics:
-  read: {upstream: q}
-authn:
-  static_tokens: [{name: grafana, token_sha256: %s}]
-tenants:
-  - id: acme
-    grants: [{principals: [subject:static/grafana], signals: [metrics], access: [read]}]
-`, up.URL, hex.EncodeToString(sum[:]))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := proxy.New(proxy.Options{Registerer: prometheus.NewRegistry()})
-	if err := g.Apply(context.Background(), c.Gateway, c.Authn, c.Tenants); err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
-	srv := httptest.NewServer(g.Handler())
-	defer srv.Close()
+	srv := startReadGateway(t, up.URL, "")
 
 	for _, tc := range []struct {
 		method, path string
@@ -151,4 +131,32 @@ func TestGrafanaProvisioningExample(t *testing.T) {
 			t.Errorf("%s: no credentials for tenantgate", ds.Name)
 		}
 	}
+}
+
+// startReadGateway runs the real gateway with the read API in front of
+// upstreamURL, tenant acme readable with grafanaToken, and extra YAML at
+// the top of its configuration; it stops with the test.
+func startReadGateway(tb testing.TB, upstreamURL, extra string) *httptest.Server {
+	tb.Helper()
+	sum := sha256.Sum256([]byte(grafanaToken))
+	c, err := config.Parse([]byte(extra + fmt.Sprintf(`
+upstreams: [{name: q, url: %q, health_url: none}]
+metrics:
+  read: {upstream: q}
+authn:
+  static_tokens: [{name: grafana, token_sha256: %s}]
+tenants:
+  - id: acme
+    grants: [{principals: [subject:static/grafana], signals: [metrics], access: [read]}]
+`, upstreamURL, hex.EncodeToString(sum[:]))))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	g := proxy.New(proxy.Options{Registerer: prometheus.NewRegistry()})
+	if err := g.Apply(context.Background(), c.Gateway, c.Authn, c.Tenants); err != nil {
+		tb.Fatal(err)
+	}
+	srv := httptest.NewServer(g.Handler())
+	tb.Cleanup(func() { srv.Close(); g.Close() })
+	return srv
 }

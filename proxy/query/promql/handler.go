@@ -31,6 +31,7 @@ type Handler struct {
 	cfg    Config
 	up     *upstream.Upstream
 	parser parser.Parser
+	cache  *Cache
 	d      Deps
 }
 
@@ -60,7 +61,7 @@ func New(cfg Config, d Deps) (*Handler, error) {
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Handler{cfg: cfg, up: up, parser: parser.NewParser(ParserOptions()), d: d}, nil
+	return &Handler{cfg: cfg, up: up, parser: parser.NewParser(ParserOptions()), cache: NewCache(cfg.QueryCacheEntries), d: d}, nil
 }
 
 var (
@@ -182,6 +183,9 @@ func (h *Handler) begin(r *http.Request, name string, data bool) (*request, erro
 			len(readable), strings.Join(req.ids, ", "))
 	}
 	req.enforcer = NewEnforcer(h.parser, h.cfg.TenantLabel, req.ids)
+	if h.cache != nil {
+		req.enforcer.UseCache(h.cache)
+	}
 	return req, nil
 }
 
