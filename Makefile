@@ -41,9 +41,12 @@ e2e: e2e-tools build
 demo: build
 	deploy/demo/run.sh
 
-## bench: the stamping benchmarks against the snappy round-trip baseline, compared with benchstat.
+## bench: the stamping benchmarks against the snappy round-trip baseline, then the whole gateway's
+## remote-write path in process against the same baseline, compared with benchstat.
 bench:
+	@mkdir -p $(BIN)
 	$(GO) test -run '^$$' -bench . -benchmem -count=6 ./proxy/ingest/promrw/stamp/ | tee $(BIN)/stamp.bench
+	$(GO) test -run '^$$' -bench GatewayRemoteWrite -benchmem -count=6 ./proxy/ | tee -a $(BIN)/stamp.bench
 	$(BENCHSTAT) $(BIN)/stamp.bench
 
 ## bench-tenants: render and plan 1,000 and 10,000 tenants; reload 10,000 tenants beside lookups (baseline: no reload).

@@ -44,7 +44,7 @@ type fileConfig struct {
 	Tenants []tenancy.Config `yaml:"tenants"`
 }
 
-func testConfig(t *testing.T, upstreamURL, extra string) fileConfig {
+func testConfig(t testing.TB, upstreamURL, extra string) fileConfig {
 	t.Helper()
 	return decodeTestConfig(t, testConfigYAML(upstreamURL, extra))
 }
@@ -86,7 +86,7 @@ tenants:
 ` + extra
 }
 
-func decodeTestConfig(t *testing.T, y string) fileConfig {
+func decodeTestConfig(t testing.TB, y string) fileConfig {
 	t.Helper()
 	var c fileConfig
 	dec := yaml.NewDecoder(strings.NewReader(y))
@@ -155,7 +155,7 @@ func (f *fakeUpstream) requests() []received {
 	return append([]received(nil), f.got...)
 }
 
-func newTestGateway(t *testing.T, c fileConfig) (*Gateway, *prometheus.Registry) {
+func newTestGateway(t testing.TB, c fileConfig) (*Gateway, *prometheus.Registry) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	g := New(Options{Registerer: reg})
