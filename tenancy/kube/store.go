@@ -94,8 +94,6 @@ const (
 	PhaseRegistered = "Registered"
 	// PhaseProvisioned: its Kubernetes objects match the spec.
 	PhaseProvisioned = "Provisioned"
-	// PhaseFailed: the last pass could not apply its objects.
-	PhaseFailed = "Failed"
 )
 
 // Objects returns every Tenant object, valid or not, oldest first (the
