@@ -36,7 +36,8 @@ tenants:
 `, upstream, sha256Hex(tokenLifecycle))
 }
 
-func remoteWrite(t *testing.T, url string) (*http.Response, error) {
+// remoteWrite sends one sample with the bearer token.
+func remoteWrite(t *testing.T, url, token string) (*http.Response, error) {
 	t.Helper()
 	req := prompb.WriteRequest{Timeseries: []prompb.TimeSeries{{
 		Labels:  []prompb.Label{{Name: "__name__", Value: "up"}},
@@ -49,7 +50,7 @@ func remoteWrite(t *testing.T, url string) (*http.Response, error) {
 	r, _ := http.NewRequest(http.MethodPost, url+"/api/v1/receive", bytes.NewReader(s2.EncodeSnappy(nil, b)))
 	r.Header.Set("Content-Type", "application/x-protobuf")
 	r.Header.Set("Content-Encoding", "snappy")
-	r.Header.Set("Authorization", "Bearer "+tokenLifecycle)
+	r.Header.Set("Authorization", "Bearer "+token)
 	return http.DefaultClient.Do(r)
 }
 
@@ -76,7 +77,7 @@ func TestShutdownFinishesInflightRequests(t *testing.T) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		resp, err := remoteWrite(t, tg.URL)
+		resp, err := remoteWrite(t, tg.URL, tokenLifecycle)
 		if err != nil {
 			done <- result{err: err}
 			return
@@ -131,7 +132,7 @@ func TestReloadThroughTheBinary(t *testing.T) {
 	defer up.Close()
 	tg := startTenantgate(t, lifecycleConfig(up.URL))
 	status := func() int {
-		resp, err := remoteWrite(t, tg.URL)
+		resp, err := remoteWrite(t, tg.URL, tokenLifecycle)
 		if err != nil {
 			t.Fatal(err)
 		}

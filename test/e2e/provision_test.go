@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/klauspost/compress/s2"
-	"github.com/prometheus/prometheus/prompb"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -431,19 +429,7 @@ spec:
 // remoteWriteAs sends one sample with the bearer token and returns the status.
 func remoteWriteAs(t *testing.T, url, token string) int {
 	t.Helper()
-	req := prompb.WriteRequest{Timeseries: []prompb.TimeSeries{{
-		Labels:  []prompb.Label{{Name: "__name__", Value: "up"}},
-		Samples: []prompb.Sample{{Value: 1, Timestamp: time.Now().UnixMilli()}},
-	}}}
-	b, err := req.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, _ := http.NewRequest(http.MethodPost, url+"/api/v1/receive", bytes.NewReader(s2.EncodeSnappy(nil, b)))
-	r.Header.Set("Content-Type", "application/x-protobuf")
-	r.Header.Set("Content-Encoding", "snappy")
-	r.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(r)
+	resp, err := remoteWrite(t, url, token)
 	if err != nil {
 		t.Fatal(err)
 	}
