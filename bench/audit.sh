@@ -28,24 +28,13 @@ rate=${RATE:-0}
 mode=${MODE:-library}
 concurrency=${CONCURRENCY:-16}
 work=$(mktemp -d "${TMPDIR:-/tmp}/tenantgate-audit-bench.XXXXXX")
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	[[ -n ${KEEP:-} ]] || rm -rf "$work"
-}
-trap cleanup EXIT
+remove_work=1
+# shellcheck source=lib.sh
+source "$root/bench/lib.sh"
 
-(cd "$root" && go build -o "$work/tenantgate" ./cmd/tenantgate && go build -o "$work/bench" ./bench/cmd/tenantgate-bench)
+build_binaries
 "$work/bench" audit-pki --dir "$work"
 
-free_port() {
-	local p
-	while :; do
-		p=$(shuf -i 20000-60000 -n 1)
-		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-	done
-}
 sink_port=$(free_port); tg_port=$(free_port); tg_int=$(free_port)
 "$work/bench" syslog-sink --listen "127.0.0.1:$sink_port" 2>"$work/sink.log" &
 pids+=($!)

@@ -17,21 +17,13 @@ version=${VERSION:-1}
 conc=${CONCURRENCY:-8}
 work=$(mktemp -d "${TMPDIR:-/tmp}/tenantgate-bench.XXXXXX")
 token=bench-token-0123456789abcdef0123456789abcdef
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT
+# shellcheck source=lib.sh
+source "$root/bench/lib.sh"
 
 "$root/test/e2e/tools/apt.sh" >/dev/null
 nginx=$(command -v nginx || echo /usr/sbin/nginx)
-(cd "$root" && go build -o "$work/tenantgate" ./cmd/tenantgate && go build -o "$work/bench" ./bench/cmd/tenantgate-bench)
+build_binaries
 
-free_port() { # a random loopback port that nothing answers on
-	local p
-	while :; do
-		p=$(shuf -i 20000-60000 -n 1)
-		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-	done
-}
 sink_port=$(free_port); tg_port=$(free_port); tg_int=$(free_port); ngx_port=$(free_port)
 
 "$work/bench" sink --listen "127.0.0.1:$sink_port" 2>"$work/sink.log" &

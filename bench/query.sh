@@ -15,22 +15,14 @@ conc=${CONCURRENCY:-2}
 mix=${MIX:-selectors}
 work=$(mktemp -d "${TMPDIR:-/tmp}/tenantgate-bench-query.XXXXXX")
 token=bench-query-token-0123456789abcdef0123456789ab
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT
+# shellcheck source=lib.sh
+source "$root/bench/lib.sh"
 
 "$root/test/e2e/tools/build.sh" thanos >/dev/null
 eval "$("$root/test/e2e/tools/env.sh")"
 thanos=$TENANTGATE_E2E_THANOS
-(cd "$root" && go build -o "$work/tenantgate" ./cmd/tenantgate && go build -o "$work/bench" ./bench/cmd/tenantgate-bench)
+build_binaries
 
-free_port() { # a random loopback port that nothing answers on
-	local p
-	while :; do
-		p=$(shuf -i 20000-60000 -n 1)
-		(exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return; }
-	done
-}
 rgrpc=$(free_port); rhttp=$(free_port); rw=$(free_port); rcap=$(free_port)
 qhttp=$(free_port); qgrpc=$(free_port); tg=$(free_port); tgint=$(free_port)
 
