@@ -6,12 +6,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
-	"syscall"
 	"testing"
 
 	"github.com/klauspost/compress/s2"
 
 	"github.com/tenantgate/tenantgate/bench/rwgen"
+	"github.com/tenantgate/tenantgate/internal/cputime"
 )
 
 // BenchmarkGatewayRemoteWrite serves the benchmark payload of the stamp
@@ -33,13 +33,13 @@ func BenchmarkGatewayRemoteWrite(b *testing.B) {
 	var base, gw int64
 	b.ReportAllocs()
 	for b.Loop() {
-		t0 := processCPUNanos()
+		t0 := cputime.Process()
 		var err error
 		if dec, err = s2.Decode(dec[:cap(dec)], body); err != nil {
 			b.Fatal(err)
 		}
 		enc = s2.EncodeSnappy(enc[:cap(enc)], dec)
-		t1 := processCPUNanos()
+		t1 := cputime.Process()
 		r := httptest.NewRequest(http.MethodPost, "/api/v1/receive", bytes.NewReader(body))
 		r.Header.Set("Content-Type", "application/x-protobuf")
 		r.Header.Set("Content-Encoding", "snappy")
@@ -49,19 +49,10 @@ func BenchmarkGatewayRemoteWrite(b *testing.B) {
 		if w.Code != http.StatusNoContent {
 			b.Fatalf("status %d: %s", w.Code, w.Body)
 		}
-		base, gw = base+t1-t0, gw+processCPUNanos()-t1
+		base, gw = base+t1-t0, gw+cputime.Process()-t1
 	}
 	b.ReportMetric(float64(gw)/float64(base), "gateway/baseline")
 	b.ReportMetric(float64(base)/float64(b.N), "baseline-cpu-ns/op")
 	b.ReportMetric(float64(gw)/float64(b.N), "gateway-cpu-ns/op")
 	runtime.KeepAlive(enc)
-}
-
-// processCPUNanos is the process's user and system CPU time.
-func processCPUNanos() int64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return ru.Utime.Nano() + ru.Stime.Nano()
 }

@@ -2,6 +2,8 @@ package promql
 
 import (
 	"testing"
+
+	"github.com/tenantgate/tenantgate/internal/cputime"
 )
 
 // BenchmarkEnforce measures one pass over the dashboard query mix
@@ -19,7 +21,7 @@ func BenchmarkEnforce(b *testing.B) {
 	queries := dashboardQueries(b)
 	b.Run("ParsePrint", func(b *testing.B) {
 		b.ReportAllocs()
-		cpu0 := processCPU()
+		cpu0 := cputime.Process()
 		for b.Loop() {
 			for _, q := range queries {
 				expr, err := testParser.ParseExpr(q)
@@ -40,7 +42,7 @@ func BenchmarkEnforce(b *testing.B) {
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
-			cpu0 := processCPU()
+			cpu0 := cputime.Process()
 			for b.Loop() {
 				for _, q := range queries {
 					if _, err := NewEnforcer(testParser, "tenant", bc.tenants).Query(q); err != nil {
@@ -60,7 +62,7 @@ func BenchmarkEnforceTypicalQuery(b *testing.B) {
 	const q = `sum by (status) (rate(http_requests_total{job="api"}[5m]))`
 	b.Run("ParsePrint", func(b *testing.B) {
 		b.ReportAllocs()
-		cpu0 := processCPU()
+		cpu0 := cputime.Process()
 		for b.Loop() {
 			expr, err := testParser.ParseExpr(q)
 			if err != nil {
@@ -72,7 +74,7 @@ func BenchmarkEnforceTypicalQuery(b *testing.B) {
 	})
 	b.Run("Enforce1Tenant", func(b *testing.B) {
 		b.ReportAllocs()
-		cpu0 := processCPU()
+		cpu0 := cputime.Process()
 		for b.Loop() {
 			if _, err := NewEnforcer(testParser, "tenant", []string{"acme"}).Query(q); err != nil {
 				b.Fatal(err)
@@ -85,7 +87,7 @@ func BenchmarkEnforceTypicalQuery(b *testing.B) {
 	b.Run("Enforce1TenantCached", func(b *testing.B) {
 		cache := NewCache(10000)
 		b.ReportAllocs()
-		cpu0 := processCPU()
+		cpu0 := cputime.Process()
 		for b.Loop() {
 			e := NewEnforcer(testParser, "tenant", []string{"acme"})
 			e.UseCache(cache)
@@ -114,7 +116,7 @@ func BenchmarkEnforceSelector(b *testing.B) {
 func report(b *testing.B, n int, cpu0 int64) {
 	queries := float64(b.N * n)
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/queries, "ns/query")
-	if cpu := processCPU() - cpu0; cpu0 > 0 && cpu > 0 {
+	if cpu := cputime.Process() - cpu0; cpu0 > 0 && cpu > 0 {
 		b.ReportMetric(float64(cpu)/queries, "cpu-ns/query")
 		b.ReportMetric(1e9*queries/float64(cpu), "queries/cpu-s")
 	}
@@ -153,11 +155,11 @@ func BenchmarkEnforceOverhead(b *testing.B) {
 		if i%2 == 1 {
 			first, second = enforce, baseline
 		}
-		t0 := processCPU()
+		t0 := cputime.Process()
 		first()
-		t1 := processCPU()
+		t1 := cputime.Process()
 		second()
-		t2 := processCPU()
+		t2 := cputime.Process()
 		if i%2 == 0 {
 			base, enf = base+t1-t0, enf+t2-t1
 		} else {

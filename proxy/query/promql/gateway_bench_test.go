@@ -6,8 +6,9 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"syscall"
 	"testing"
+
+	"github.com/tenantgate/tenantgate/internal/cputime"
 )
 
 // instantAnswer is a small instant-vector answer, as a querier gives for a
@@ -45,7 +46,7 @@ func BenchmarkGatewayInstantQuery(b *testing.B) {
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
-			cpu0 := processCPU()
+			cpu0 := cputime.Process()
 			for b.Loop() {
 				req, _ := http.NewRequest(http.MethodPost, bc.base+"/api/v1/query", strings.NewReader(bc.body))
 				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -62,17 +63,7 @@ func BenchmarkGatewayInstantQuery(b *testing.B) {
 					b.Fatalf("status %d", resp.StatusCode)
 				}
 			}
-			b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64(cputime.Process()-cpu0)/float64(b.N), "cpu-ns/op")
 		})
 	}
-}
-
-// processCPU returns the process's CPU time in nanoseconds (0 where
-// getrusage is missing).
-func processCPU() int64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return ru.Utime.Nano() + ru.Stime.Nano()
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/prometheus/prompb"
 
 	"github.com/tenantgate/tenantgate/bench/rwgen"
+	"github.com/tenantgate/tenantgate/internal/cputime"
 )
 
 // The benchmarks run on the default generated request: 2000 series shaped
@@ -40,13 +41,13 @@ func measure(b *testing.B, bytes int, op func() error) {
 	defer runtime.UnlockOSThread()
 	b.ReportAllocs()
 	b.SetBytes(int64(bytes))
-	start := threadCPU()
+	start := cputime.Thread()
 	for b.Loop() {
 		if err := op(); err != nil {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64(threadCPU()-start)/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64(cputime.Thread()-start)/float64(b.N), "cpu-ns/op")
 }
 
 // roundTrip is the baseline: decompress and recompress.
@@ -86,15 +87,15 @@ func BenchmarkStampRatio(b *testing.B) {
 			var base, stamp int64
 			b.ReportAllocs()
 			for b.Loop() {
-				t0 := threadCPU()
+				t0 := cputime.Thread()
 				if err := roundTrip(&dec, &enc, c.comp); err != nil {
 					b.Fatal(err)
 				}
-				t1 := threadCPU()
+				t1 := cputime.Thread()
 				if err := stampTrip(&dec, &out, &enc, c.comp, c.in); err != nil {
 					b.Fatal(err)
 				}
-				base, stamp = base+t1-t0, stamp+threadCPU()-t1
+				base, stamp = base+t1-t0, stamp+cputime.Thread()-t1
 			}
 			b.ReportMetric(float64(stamp)/float64(base), "stamp/baseline")
 			b.ReportMetric(float64(base)/float64(b.N), "baseline-cpu-ns/op")
@@ -116,17 +117,17 @@ func BenchmarkStampParts(b *testing.B) {
 			var t [5]int64
 			b.ReportAllocs()
 			for b.Loop() {
-				t0 := threadCPU()
+				t0 := cputime.Thread()
 				dec, _ = s2.Decode(dec[:cap(dec)], c.comp)
-				t1 := threadCPU()
+				t1 := cputime.Thread()
 				enc = s2.EncodeSnappy(enc[:cap(enc)], dec)
-				t2 := threadCPU()
+				t2 := cputime.Thread()
 				dec2, _ = s2.Decode(dec2[:cap(dec2)], c.comp)
-				t3 := threadCPU()
+				t3 := cputime.Thread()
 				out, _, _ = Rewrite(out, dec2, c.in, benchOpts)
-				t4 := threadCPU()
+				t4 := cputime.Thread()
 				enc = s2.EncodeSnappy(enc[:cap(enc)], out)
-				t5 := threadCPU()
+				t5 := cputime.Thread()
 				for i, d := range [...]int64{t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4} {
 					t[i] += d
 				}
