@@ -20,7 +20,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 
@@ -221,13 +223,8 @@ func (h *Handler) checkProviders(c *tenancy.Config) error {
 	var errs []error
 	for _, p := range c.Principals() {
 		if !h.deps.Providers[p.Provider] {
-			known := make([]string, 0, len(h.deps.Providers))
-			for k := range h.deps.Providers {
-				known = append(known, k)
-			}
-			sort.Strings(known)
 			errs = append(errs, fmt.Errorf("tenant %q: principal %s names provider %q, which is not configured (configured: %s)",
-				c.ID, p, p.Provider, strings.Join(known, ", ")))
+				c.ID, p, p.Provider, strings.Join(slices.Sorted(maps.Keys(h.deps.Providers)), ", ")))
 		}
 	}
 	return errors.Join(errs...)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -62,9 +63,10 @@ func (s *Store) List(ctx context.Context) ([]tenancy.Config, error) {
 
 // Object is one Tenant object as the API server holds it.
 type Object struct {
-	// Name and Generation are the object's.
+	// Name, Generation and Created are the object's.
 	Name       string
 	Generation int64
+	Created    time.Time
 	// Config is its tenant, when Err is nil; Err says why it is invalid.
 	Config tenancy.Config
 	Err    error
@@ -100,7 +102,6 @@ const (
 // order in which tenancy.Merge lets the older of two definitions win).
 func (s *Store) Objects(ctx context.Context) ([]Object, error) {
 	var out []Object
-	var created []metav1.Time
 	opts := metav1.ListOptions{Limit: 500}
 	for {
 		list, err := s.client.Resource(GVR).List(ctx, opts)
@@ -109,7 +110,7 @@ func (s *Store) Objects(ctx context.Context) ([]Object, error) {
 		}
 		for i := range list.Items {
 			u := &list.Items[i]
-			o := Object{Name: u.GetName(), Generation: u.GetGeneration()}
+			o := Object{Name: u.GetName(), Generation: u.GetGeneration(), Created: u.GetCreationTimestamp().Time}
 			o.Config, o.Err = FromObject(u)
 			if st, ok := u.Object["status"].(map[string]any); ok {
 				o.Status.Phase, _ = st["phase"].(string)
@@ -117,28 +118,18 @@ func (s *Store) Objects(ctx context.Context) ([]Object, error) {
 				o.Status.ObservedGeneration, _ = st["observedGeneration"].(int64)
 			}
 			out = append(out, o)
-			created = append(created, u.GetCreationTimestamp())
 		}
 		if opts.Continue = list.GetContinue(); opts.Continue == "" {
 			break
 		}
 	}
-	idx := make([]int, len(out))
-	for i := range idx {
-		idx[i] = i
-	}
-	sort.SliceStable(idx, func(a, b int) bool {
-		ta, tb := created[idx[a]], created[idx[b]]
-		if !ta.Equal(&tb) {
-			return ta.Before(&tb)
+	sort.SliceStable(out, func(i, j int) bool {
+		if !out[i].Created.Equal(out[j].Created) {
+			return out[i].Created.Before(out[j].Created)
 		}
-		return out[idx[a]].Name < out[idx[b]].Name
+		return out[i].Name < out[j].Name
 	})
-	sorted := make([]Object, len(out))
-	for i, j := range idx {
-		sorted[i] = out[j]
-	}
-	return sorted, nil
+	return out, nil
 }
 
 // SetStatus writes st into the status of the Tenant object name, unless it
