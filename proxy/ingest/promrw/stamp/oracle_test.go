@@ -72,6 +72,12 @@ func mutateV1(rng *rand.Rand, req *prompb.WriteRequest) {
 			}
 		case 5: // a label too long for one-byte lengths
 			ts.Labels = append(ts.Labels, prompb.Label{Name: "zz_long", Value: strings.Repeat("v", 150+rng.IntN(200))})
+		case 6: // names that start like the tenant label, in sorted position
+			for _, n := range []string{"te", "tena", "tenancy", "tenant_id", "tenantx", "tenb"}[rng.IntN(4):] {
+				l := prompb.Label{Name: n, Value: "v"}
+				pos, _ := slices.BinarySearchFunc(ts.Labels, l, func(a, b prompb.Label) int { return strings.Compare(a.Name, b.Name) })
+				ts.Labels = slices.Insert(ts.Labels, pos, l)
+			}
 		}
 	}
 	if rng.IntN(2) == 0 {

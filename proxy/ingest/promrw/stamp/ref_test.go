@@ -404,15 +404,20 @@ func refLabelValues(src []byte, in Version, name string) ([]string, error) {
 // unspecified for unsorted input (checkStamped checks that sorted input
 // stays sorted).
 func canonicalV1(req *prompb.WriteRequest, name string) []byte {
-	for i := range req.Timeseries {
-		slices.SortStableFunc(req.Timeseries[i].Labels, func(a, b prompb.Label) int { return strings.Compare(a.Name, b.Name) })
-		for j := range req.Timeseries[i].Labels {
-			if l := &req.Timeseries[i].Labels[j]; l.Name == name {
-				l.XXX_unrecognized = nil
+	// Work on a copy: the caller checks label order afterwards.
+	c := *req
+	c.Timeseries = slices.Clone(req.Timeseries)
+	for i := range c.Timeseries {
+		ls := slices.Clone(c.Timeseries[i].Labels)
+		slices.SortStableFunc(ls, func(a, b prompb.Label) int { return strings.Compare(a.Name, b.Name) })
+		for j := range ls {
+			if ls[j].Name == name {
+				ls[j].XXX_unrecognized = nil
 			}
 		}
+		c.Timeseries[i].Labels = ls
 	}
-	b, err := req.Marshal()
+	b, err := c.Marshal()
 	if err != nil {
 		panic(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -554,5 +555,33 @@ func TestTrickyEncodings(t *testing.T) {
 				fuzzCompareTranslate(t, c.src, o, got, st, err)
 			}
 		})
+	}
+}
+
+// TestNamesLikeTheLabel covers label names that share their first bytes
+// with the stamped label, which the 1.0 fast path compares in full: the
+// label must land in sorted position and an existing one must be found.
+func TestNamesLikeTheLabel(t *testing.T) {
+	names := []string{"", "t", "te", "ten", "tena", "tenancy", "tenant", "tenant_id", "tenantx", "tenb", "u"}
+	for _, ln := range []string{"tenant", "t", "te", "tena", "tenant_id"} {
+		for _, name := range names {
+			// Sorted labels, padded so that every label has 8 bytes of
+			// request after its start and takes the fast path.
+			ls := lbls("__name__", "up", "job", "api", name, "v", "zone", "eu")
+			slices.SortFunc(ls, func(a, b prompb.Label) int { return strings.Compare(a.Name, b.Name) })
+			req := &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{
+				{Labels: ls, Samples: sample(1, 1000)},
+				{Labels: lbls("__name__", "pad", "z", "z"), Samples: sample(2, 1000)},
+			}}
+			src := marshalV1(t, req)
+			t.Run(ln+"/"+name, func(t *testing.T) {
+				o := Options{LabelName: ln, Value: "team-a"}
+				got, st, err := Rewrite(nil, src, V1, o)
+				fuzzCompareV1(t, src, o, got, st, err)
+				if err != nil {
+					t.Fatal(err)
+				}
+			})
+		}
 	}
 }
