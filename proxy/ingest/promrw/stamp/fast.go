@@ -15,44 +15,24 @@ import (
 // answer "not handled" without side effects and the general path, which
 // also produces the precise error messages, takes over.
 
-// fastSeriesV1 stamps a 1.0 series of labels followed by samples.
-func (r *rewriter) fastSeriesV1(dst, s []byte) ([]byte, bool) {
-	ln := r.ln
-	ln0 := ln[0]
-	ins, i := -1, 0
-	// Each label is 0a l 0a n name 12 m value with l, n, m < 0x80 and
-	// n+m+4 == l: one 4-byte load checks the first four bytes.
-	for i+4 <= len(s) && s[i] == keyV1Label {
-		w := binary.LittleEndian.Uint32(s[i:])
-		l, n := int(w>>8&0xff), int(w>>24)
-		e := i + 2 + l
-		if w&0x80ff80ff != keyLabelName<<16|keyV1Label || n+4 > l || e > len(s) {
-			return dst, false
-		}
-		if binary.LittleEndian.Uint16(s[i+4+n:]) != uint16(keyLabelValue|(l-n-4)<<8) {
-			return dst, false
-		}
-		if n == len(ln) && string(s[i+4:i+4+n]) == ln {
-			return dst, false // already has the label: the general path applies the policy
-		}
-		if ins < 0 && n > 0 && s[i+4] >= ln0 && (s[i+4] > ln0 || string(s[i+4:i+4+n]) > ln) {
-			ins = i
-		}
-		i = e
-	}
-	if ins < 0 {
-		ins = i
+// fastSeriesV1 stamps the 1.0 series src[start:end], labels followed by
+// samples. It reads the series within the whole request so that it can load
+// 8 bytes at a time past the end of the series.
+func (r *rewriter) fastSeriesV1(dst, src []byte, start, end int) ([]byte, bool) {
+	i, ins, ok := labelsV1(src, start, end, r.lnPrefix, r.ln)
+	if !ok {
+		return dst, false
 	}
 	// Then the samples.
 	samples := 0
-	for i+1 < len(s) && s[i] == keyV1Sample && s[i+1] < 0x80 {
-		e := i + 2 + int(s[i+1])
-		if e > len(s) || !fastSample(s, i+2, e) {
+	for i+1 < end && src[i] == keyV1Sample && src[i+1] < 0x80 {
+		e := i + 2 + int(src[i+1])
+		if e > end || !fastSample(src[:end], i+2, e) {
 			return dst, false
 		}
 		i, samples = e, samples+1
 	}
-	if i != len(s) {
+	if i != end {
 		return dst, false
 	}
 	if r.only != nil && *r.only != "" {
@@ -62,10 +42,88 @@ func (r *rewriter) fastSeriesV1(dst, s []byte) ([]byte, bool) {
 	r.st.Samples += samples
 	entry := r.sc.entry
 	dst = append(dst, keyV1Timeseries)
-	dst = appendVarint(dst, uint64(len(s)+len(entry)))
-	dst = append(dst, s[:ins]...)
+	dst = appendVarint(dst, uint64(end-start+len(entry)))
+	dst = append(dst, src[start:ins]...)
 	dst = append(dst, entry...)
-	return append(dst, s[ins:]...), true
+	return append(dst, src[ins:end]...), true
+}
+
+// prefixMask[n] keeps the first min(n, 4) bytes of a big-endian uint32.
+var prefixMask = func() (m [256]uint32) {
+	for n := range m {
+		m[n] = ^uint32(0) << (32 - 8*min(n, 4))
+	}
+	return m
+}()
+
+// labelsV1 walks the labels at src[i:end], each 0a l 0a n name 12 m value
+// with l, n, m < 0x80 and n+m+4 == l, and returns where they end and where
+// the label ln goes: before the first name that sorts after it. It says !ok
+// for any other layout, a label named ln, or fewer than 8 bytes left in src.
+func labelsV1(src []byte, i, end int, prefix uint32, ln string) (next, ins int, ok bool) {
+	ins = -1
+	for {
+		var rare bool
+		if i, ins, rare, ok = labelsV1Run(src, i, end, prefix, ins); !ok || !rare {
+			break
+		}
+		// The name at i starts like ln: compare all of it.
+		l, n := int(src[i+1]), int(src[i+3])
+		name := string(src[i+4 : i+4+n])
+		if name == ln {
+			return 0, 0, false // the general path applies the policy
+		}
+		if ins < 0 && name > ln {
+			ins = i
+		}
+		i += 2 + l
+	}
+	if !ok {
+		return 0, 0, false
+	}
+	if ins < 0 {
+		ins = i
+	}
+	return i, ins, true
+}
+
+// labelsV1Run does the work of labelsV1 until the labels end or a name
+// starts like ln (rare), when it returns the offset of that label, checked
+// but not compared yet. One 8-byte load checks the first four bytes of a
+// label and reads the first four bytes of its name, which, as a big-endian
+// number masked to the name's length, settle the comparison with ln unless
+// they equal prefix, ln's own first four bytes.
+func labelsV1Run(src []byte, i, end int, prefix uint32, ins int) (next, ins2 int, rare, ok bool) {
+	for i < end {
+		if i+8 > len(src) {
+			return 0, 0, false, false
+		}
+		w := binary.LittleEndian.Uint64(src[i : i+8])
+		if w&0x80ff80ff != keyLabelName<<16|keyV1Label {
+			if byte(w) != keyV1Label {
+				break // the labels end here
+			}
+			return 0, 0, false, false
+		}
+		l, n := int(w>>8&0xff), int(w>>24&0xff)
+		e := i + 2 + l
+		if n+4 > l || e > end {
+			return 0, 0, false, false
+		}
+		// The value's key and length, inside the label since n+4 <= l.
+		if binary.LittleEndian.Uint16(src[i+4+n:i+6+n]) != uint16(keyLabelValue|(l-n-4)<<8) {
+			return 0, 0, false, false
+		}
+		q := bits.ReverseBytes32(uint32(w>>32)) & prefixMask[uint8(n)]
+		if q == prefix {
+			return i, ins, true, true
+		}
+		if q > prefix && ins < 0 {
+			ins = i
+		}
+		i = e
+	}
+	return i, ins, false, true
 }
 
 // fastSeriesV2 stamps a 2.0 series of one packed labels_refs field followed

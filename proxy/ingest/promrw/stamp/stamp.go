@@ -241,6 +241,9 @@ type rewriter struct {
 	sc     *scratch
 	st     Stats
 
+	// 1.0 fast path state, set by rewriteV1.
+	lnPrefix uint32 // the first bytes of LabelName, see labelsV1
+
 	// 2.0 fast path state, set by symbolsV2.
 	hasEQ      bool   // some symbol is LabelName
 	smallTable bool   // fewer than 128 symbols

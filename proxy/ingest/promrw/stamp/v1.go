@@ -1,6 +1,7 @@
 package stamp
 
 import (
+	"encoding/binary"
 	"slices"
 )
 
@@ -39,6 +40,7 @@ func (r *rewriter) rewriteV1(dst []byte) ([]byte, error) {
 		dst = slices.Grow(dst, len(src)+len(src)/8+64)
 	}
 	r.sc.entry = appendLabel(r.sc.entry[:0], r.ln, r.val)
+	r.lnPrefix = namePrefix(r.ln)
 	run := -1 // start of bytes to copy as they are
 	idx := 0
 	for i := 0; i < len(src); {
@@ -92,7 +94,7 @@ func (r *rewriter) rewriteV1(dst []byte) ([]byte, error) {
 // seriesV1 appends the stamped series s, found at offset base of the request.
 func (r *rewriter) seriesV1(dst, s []byte, base, idx int) ([]byte, error) {
 	if r.seen == nil {
-		if d, ok := r.fastSeriesV1(dst, s); ok {
+		if d, ok := r.fastSeriesV1(dst, r.src, base, base+len(s)); ok {
 			return d, nil
 		}
 	}
@@ -229,6 +231,14 @@ func (r *rewriter) tenantV1(in *v1Info, value []byte, start, end int) {
 }
 
 var v1FieldNames = [...]string{v1Labels: "labels", v1Samples: "samples", v1Exemplars: "exemplars", v1Histograms: "histograms"}
+
+// namePrefix returns the first four bytes of name as a big-endian number,
+// padded with zeros.
+func namePrefix(name string) uint32 {
+	var b [4]byte
+	copy(b[:], name)
+	return binary.BigEndian.Uint32(b[:])
+}
 
 // greater reports whether name sorts after ln; the first byte settles most
 // comparisons without a call into the runtime.
