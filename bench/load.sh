@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # load.sh (make bench-load) drives the same remote-write load through
-# tenantgate and through nginx as a pass-through proxy, in one run, into a
-# sink that discards what it gets, and prints each one's throughput, latency
-# and CPU-seconds per million samples, and tenantgate's ratio to nginx.
+# tenantgate, through nginx as a pass-through proxy and through the bench
+# tool's roundtrip proxy (snappy decode, re-encode and forward, nothing
+# else: the floor under any proxy that rewrites the body), in one run, into
+# a sink that discards what it gets, and prints each one's throughput,
+# latency and CPU-seconds per million samples, and tenantgate's ratios.
 #
 #   SPS=400000 DURATION=30s VERSION=1 bench/load.sh
 #
@@ -24,10 +26,13 @@ source "$root/bench/lib.sh"
 nginx=$(command -v nginx || echo /usr/sbin/nginx)
 build_binaries
 
-sink_port=$(free_port); tg_port=$(free_port); tg_int=$(free_port); ngx_port=$(free_port)
+sink_port=$(free_port); tg_port=$(free_port); tg_int=$(free_port); ngx_port=$(free_port); rt_port=$(free_port)
 
 "$work/bench" sink --listen "127.0.0.1:$sink_port" 2>"$work/sink.log" &
 pids+=($!)
+"$work/bench" roundtrip --listen "127.0.0.1:$rt_port" --upstream "http://127.0.0.1:$sink_port/api/v1/receive" 2>"$work/roundtrip.log" &
+rt_pid=$!
+pids+=($rt_pid)
 
 hash=$(printf %s "$token" | sha256sum | cut -d' ' -f1)
 messages=
@@ -89,10 +94,12 @@ ngx_pids=$(echo "$ngx_master" $(pgrep -P "$ngx_master") | tr ' ' ',')
 echo "load: $sps samples/s target, ${duration}, RW $version, 2000 series/request, concurrency $conc"
 common=(--samples-per-second "$sps" --duration "$duration" --version "$version" --concurrency "$conc" --json "$work/results.jsonl")
 "$work/bench" load "${common[@]}" --label nginx --url "http://127.0.0.1:$ngx_port/api/v1/receive" --cpu-pids "$ngx_pids"
+"$work/bench" load "${common[@]}" --label roundtrip --url "http://127.0.0.1:$rt_port/api/v1/receive" --cpu-pids "$rt_pid"
 [[ -n ${PROFILE:-} ]] && (sleep 5; curl -fsS -o "$PROFILE" "http://127.0.0.1:$tg_int/debug/pprof/profile?seconds=10") &
 "$work/bench" load "${common[@]}" --label tenantgate --url "http://127.0.0.1:$tg_port/api/v1/receive" --token "$token" --cpu-pids "$tg_pid"
 
-# The ratio, from the two JSON lines.
+# The ratios, from the three JSON lines (nginx, roundtrip, tenantgate).
 awk -F'"cpu_seconds_per_million_samples":' '{split($2,a,","); v[NR]=a[1]} END {
-	if (v[1] > 0) printf "tenantgate / nginx CPU per million samples: %.3f / %.3f = %.2fx\n", v[2], v[1], v[2]/v[1] }' "$work/results.jsonl"
+	if (v[1] > 0) printf "tenantgate / nginx CPU per million samples: %.3f / %.3f = %.2fx\n", v[3], v[1], v[3]/v[1]
+	if (v[2] > 0) printf "tenantgate / snappy round-trip proxy: %.3f / %.3f = %.2fx (round trip / nginx %.2fx)\n", v[3], v[2], v[3]/v[2], v[2]/v[1] }' "$work/results.jsonl"
 echo "raw results: $work/results.jsonl"
