@@ -23,3 +23,28 @@ func TestCPUTimeAdvances(t *testing.T) {
 		t.Fatalf("process %d ns, thread %d ns after spinning (x=%d)", p, th, x)
 	}
 }
+
+// TestThreadClockIsFine: the thread clock resolves well under the 1 ms an
+// iteration of the stamping benchmarks takes.
+func TestThreadClockIsFine(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("CPU time is only measured on Linux")
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	changed := 0
+	for range 100 {
+		t0 := Thread()
+		x := 0
+		for i := range 20000 { // some microseconds
+			x += i
+		}
+		if Thread() != t0 {
+			changed++
+		}
+		_ = x
+	}
+	if changed < 90 {
+		t.Fatalf("the thread clock moved over %d of 100 spans of microseconds", changed)
+	}
+}
