@@ -57,7 +57,7 @@ bench-tenants:
 	$(GO) test -run '^$$' -bench 'SetDynamicTenants' -benchmem -count=6 ./proxy/ | tee -a $(BIN)/tenants.bench
 	$(BENCHSTAT) $(BIN)/tenants.bench
 
-## bench-load: the remote-write load generator through tenantgate and through nginx, same run.
+## bench-load: the remote-write load generator through tenantgate, nginx and a snappy round-trip proxy, same run.
 bench-load: build
 	bench/load.sh
 
