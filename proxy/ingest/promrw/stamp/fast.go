@@ -129,24 +129,10 @@ func labelsV1Run(src []byte, i, end int, prefix uint32, ins int) (next, ins2 int
 // fastSeriesV2 stamps a 2.0 series of one packed labels_refs field followed
 // by samples and metadata.
 func (r *rewriter) fastSeriesV2(dst, s []byte) ([]byte, bool) {
-	if len(s) < 2 || s[0] != keyV2LabelsRefs || s[1] >= 0x80 || r.pairLen < 0 {
+	if r.pairLen < 0 {
 		return dst, false
 	}
-	pe := 2 + int(s[1])
-	if pe > len(s) {
-		return dst, false
-	}
-	var ins int
-	var ok bool
-	if pe > 66 {
-		ins, ok = r.pairsBytewise(s[2:pe])
-	} else if ends, sure, valid := r.refsMask(s, pe); !valid {
-		return dst, false
-	} else if !sure || r.hasEQ {
-		ins, ok = r.pairsWalk(s[2:pe], ends)
-	} else {
-		ins, ok = r.insertionPoint(s[2:pe], ends), true
-	}
+	pe, ins, ok := r.fastRefsV2(s)
 	if !ok {
 		return dst, false
 	}
@@ -164,9 +150,11 @@ func (r *rewriter) fastSeriesV2(dst, s []byte) ([]byte, bool) {
 		if e > len(s) {
 			return dst, false
 		}
-		if meta, ok = r.fastMetadata(s[i+2 : e]); !ok {
+		var vals [3]uint64
+		if vals, ok = r.fastMetadata(s[i+2 : e]); !ok {
 			return dst, false
 		}
+		meta = vals != [3]uint64{}
 		i = e
 	}
 	if i != len(s) {
@@ -202,6 +190,117 @@ func (r *rewriter) fastSeriesV2(dst, s []byte) ([]byte, bool) {
 	k += r.pairLen
 	k += copy(d[k:], s[2+ins:])
 	return dst[:at+k], true
+}
+
+// fastRefsV2 checks the one packed labels_refs field that starts a 2.0
+// series laid out as senders write it, and returns where it ends and the
+// offset in its refs where the stamped pair goes.
+func (r *rewriter) fastRefsV2(s []byte) (pe, ins int, ok bool) {
+	if len(s) < 2 || s[0] != keyV2LabelsRefs || s[1] >= 0x80 {
+		return 0, 0, false
+	}
+	pe = 2 + int(s[1])
+	if pe > len(s) {
+		return 0, 0, false
+	}
+	if pe > 66 {
+		ins, ok = r.pairsBytewise(s[2:pe])
+	} else if ends, sure, valid := r.refsMask(s, pe); !valid {
+		return 0, 0, false
+	} else if !sure || r.hasEQ {
+		ins, ok = r.pairsWalk(s[2:pe], ends)
+	} else {
+		ins, ok = r.insertionPoint(s[2:pe], ends), true
+	}
+	return pe, ins, ok
+}
+
+// fastSeriesV2toV1 translates a 2.0 series laid out as fastSeriesV2 takes
+// it into its stamped 1.0 form: the labels spelled out with the stamped one
+// in place, the sample without its start timestamp, the metadata recorded
+// for its family.
+func (r *rewriter) fastSeriesV2toV1(dst, s []byte) ([]byte, bool) {
+	pe, ins, ok := r.fastRefsV2(s)
+	if !ok {
+		return dst, false
+	}
+	i, sample := pe, span{-1, -1}
+	if i+1 < len(s) && s[i] == keyV2Sample && s[i+1] < 0x80 {
+		e := i + 2 + int(s[i+1])
+		if e > len(s) || !fastSample(s, i+2, e) {
+			return dst, false
+		}
+		sample, i = span{i + 2, e}, e
+	}
+	var meta [3]uint64
+	if i+1 < len(s) && s[i] == keyV2Metadata && s[i+1] < 0x80 {
+		e := i + 2 + int(s[i+1])
+		if e > len(s) {
+			return dst, false
+		}
+		if meta, ok = r.fastMetadata(s[i+2 : e]); !ok {
+			return dst, false
+		}
+		i = e
+	}
+	if i != len(s) {
+		return dst, false
+	}
+	if r.only != nil && *r.only != "" {
+		return dst, true // valid, and not selected
+	}
+	// The refs are one or two bytes each and come in pairs: fastRefsV2
+	// checked them, and ins is the start of a pair.
+	p := s[2:pe]
+	refs, insIdx := r.sc.refs[:0], -1
+	for q := 0; q < len(p); {
+		if q == ins {
+			insIdx = len(refs)
+		}
+		if c := p[q]; c < 0x80 {
+			refs, q = append(refs, uint32(c)), q+1
+		} else {
+			refs, q = append(refs, uint32(c&0x7f)|uint32(p[q+1])<<7), q+2
+		}
+	}
+	if insIdx < 0 {
+		insIdx = len(refs)
+	}
+	r.sc.refs = refs
+	r.st.Series++
+	dst = append(dst, keyV1Timeseries)
+	at := len(dst)
+	dst = append(dst, 0, 0) // most series need two bytes of length
+	syms, src := r.sc.syms, r.src
+	for k := 0; k <= len(refs); k += 2 {
+		if k == insIdx {
+			dst = append(dst, r.sc.entry...)
+		}
+		if k == len(refs) {
+			break
+		}
+		name, value := syms[refs[k]], syms[refs[k+1]]
+		n, m := name.end-name.start, value.end-value.start
+		if n == 0 || m == 0 || n+m+4 >= 0x80 {
+			dst = appendLabel(dst, src[name.start:name.end], src[value.start:value.end])
+			continue
+		}
+		// Both strings present and the label shorter than 128 bytes: every
+		// length is one byte.
+		dst = append(dst, keyV1Label, byte(n+m+4), keyLabelName, byte(n))
+		dst = append(dst, src[name.start:name.end]...)
+		dst = append(dst, keyLabelValue, byte(m))
+		dst = append(dst, src[value.start:value.end]...)
+	}
+	if sample.start >= 0 {
+		r.st.Samples++
+		dst = append(dst, keyV1Sample, 0)
+		n := len(dst)
+		dst = appendWithout(dst, s[sample.start:sample.end], v2SampleStart)
+		dst = finishLen(dst, n-1, 1)
+	}
+	r.addMetadata(&v2Info{meta: meta != [3]uint64{}, metaVals: meta})
+	return finishLen(dst, at, 2), true
 }
 
 // putVarint writes v, which needs at most 4 bytes, and returns its length.
@@ -396,10 +495,9 @@ func (r *rewriter) pairsBytewise(p []byte) (ins int, ok bool) {
 }
 
 // fastMetadata checks 2.0 metadata of one- or two-byte values in field
-// order, as senders encode it, and reports whether it is not empty.
-func (r *rewriter) fastMetadata(b []byte) (nonEmpty, ok bool) {
+// order, as senders encode it, and returns its type, help_ref and unit_ref.
+func (r *rewriter) fastMetadata(b []byte) (vals [3]uint64, ok bool) {
 	nsym := uint64(len(r.sc.flags))
-	var vals [3]uint64
 	i := 0
 	for k, key := range [...]byte{1<<3 | wtVarint, 3<<3 | wtVarint, 4<<3 | wtVarint} {
 		if i+1 >= len(b) || b[i] != key {
@@ -409,7 +507,7 @@ func (r *rewriter) fastMetadata(b []byte) (nonEmpty, ok bool) {
 		i += 2
 		if v >= 0x80 {
 			if i >= len(b) || b[i] >= 0x80 {
-				return false, false
+				return vals, false
 			}
 			v = v&0x7f | uint64(b[i])<<7
 			i++
@@ -417,9 +515,9 @@ func (r *rewriter) fastMetadata(b []byte) (nonEmpty, ok bool) {
 		vals[k] = v
 	}
 	if i != len(b) || vals[1] >= nsym || vals[2] >= nsym {
-		return false, false
+		return vals, false
 	}
-	return vals != [3]uint64{}, true
+	return vals, true
 }
 
 // fastSample reports whether s[i:e] is a sample in a usual encoding:

@@ -66,6 +66,10 @@ func (r *rewriter) translateV2(dst []byte) ([]byte, error) {
 	r.sc.entry = appendLabel(r.sc.entry[:0], r.ln, r.val)
 	r.sc.meta = r.sc.meta[:0]
 	for idx, f := range r.sc.series {
+		if d, ok := r.fastSeriesV2toV1(dst, src[f.start:f.end]); ok {
+			dst = d
+			continue
+		}
 		var err error
 		if dst, err = r.seriesV2toV1(dst, src[f.start:f.end], f.start, idx); err != nil {
 			return dst, err
