@@ -3,11 +3,8 @@ package main
 import (
 	"bytes"
 	"flag"
-	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"os"
 	"sync"
 	"time"
 
@@ -33,7 +30,6 @@ func roundtrip(args []string) error {
 	type bufs struct{ body, dec, enc []byte }
 	pool := sync.Pool{New: func() any { return new(bufs) }}
 	mux := http.NewServeMux()
-	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ready") })
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		b := pool.Get().(*bufs)
 		defer pool.Put(b)
@@ -65,11 +61,5 @@ func roundtrip(args []string) error {
 		resp.Body.Close()
 		w.WriteHeader(resp.StatusCode)
 	})
-	l, err := net.Listen("tcp", *listen)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(os.Stderr, "roundtrip listening on", l.Addr())
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	return srv.Serve(l)
+	return serveMux("roundtrip", *listen, mux)
 }

@@ -22,7 +22,6 @@ func sink(args []string) error {
 	}
 	var requests, bytes atomic.Int64
 	mux := http.NewServeMux()
-	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ready") })
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		n, _ := io.Copy(io.Discard, r.Body)
 		requests.Add(1)
@@ -32,11 +31,17 @@ func sink(args []string) error {
 	mux.HandleFunc("/stats", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintf(w, "requests %d bytes %d\n", requests.Load(), bytes.Load())
 	})
-	l, err := net.Listen("tcp", *listen)
+	return serveMux("sink", *listen, mux)
+}
+
+// serveMux serves mux on addr, with the readiness endpoint the scripts poll.
+func serveMux(name, addr string, mux *http.ServeMux) error {
+	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ready") })
+	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(os.Stderr, "sink listening on", l.Addr())
+	fmt.Fprintln(os.Stderr, name, "listening on", l.Addr())
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	return srv.Serve(l)
 }
