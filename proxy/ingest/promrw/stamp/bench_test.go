@@ -90,28 +90,23 @@ func BenchmarkStampRatio(b *testing.B) {
 			var base, stamp int64
 			var pairs []float64
 			b.ReportAllocs()
+			timed := func(op func() error) int64 {
+				t0 := cputime.Thread()
+				if err := op(); err != nil {
+					b.Fatal(err)
+				}
+				return cputime.Thread() - t0
+			}
+			baseline := func() error { return roundTrip(&dec, &enc, c.comp) }
+			stamping := func() error { return stampTrip(&dec, &out, &enc, c.comp, c.in) }
 			for i := 0; b.Loop(); i++ {
 				var tb, ts int64
 				if i%2 == 0 {
-					t0 := cputime.Thread()
-					if err := roundTrip(&dec, &enc, c.comp); err != nil {
-						b.Fatal(err)
-					}
-					t1 := cputime.Thread()
-					if err := stampTrip(&dec, &out, &enc, c.comp, c.in); err != nil {
-						b.Fatal(err)
-					}
-					tb, ts = t1-t0, cputime.Thread()-t1
+					tb = timed(baseline)
+					ts = timed(stamping)
 				} else {
-					t0 := cputime.Thread()
-					if err := stampTrip(&dec, &out, &enc, c.comp, c.in); err != nil {
-						b.Fatal(err)
-					}
-					t1 := cputime.Thread()
-					if err := roundTrip(&dec, &enc, c.comp); err != nil {
-						b.Fatal(err)
-					}
-					ts, tb = t1-t0, cputime.Thread()-t1
+					ts = timed(stamping)
+					tb = timed(baseline)
 				}
 				base, stamp = base+tb, stamp+ts
 				if tb > 0 {

@@ -132,40 +132,18 @@ func (r *rewriter) fastSeriesV2(dst, s []byte) ([]byte, bool) {
 	if r.pairLen < 0 {
 		return dst, false
 	}
-	pe, ins, ok := r.fastRefsV2(s)
+	pe, ins, sample, meta, ok := r.fastLayoutV2(s)
 	if !ok {
-		return dst, false
-	}
-	// Then a sample and metadata, each optional, as senders write them.
-	i, samples, meta := pe, 0, false
-	if i+1 < len(s) && s[i] == keyV2Sample && s[i+1] < 0x80 {
-		e := i + 2 + int(s[i+1])
-		if e > len(s) || !fastSample(s, i+2, e) {
-			return dst, false
-		}
-		i, samples = e, 1
-	}
-	if i+1 < len(s) && s[i] == keyV2Metadata && s[i+1] < 0x80 {
-		e := i + 2 + int(s[i+1])
-		if e > len(s) {
-			return dst, false
-		}
-		var vals [3]uint64
-		if vals, ok = r.fastMetadata(s[i+2 : e]); !ok {
-			return dst, false
-		}
-		meta = vals != [3]uint64{}
-		i = e
-	}
-	if i != len(s) {
 		return dst, false
 	}
 	if r.only != nil && *r.only != "" {
 		return dst, true // valid, and not selected
 	}
 	r.st.Series++
-	r.st.Samples += samples
-	if meta {
+	if sample.start >= 0 {
+		r.st.Samples++
+	}
+	if meta != [3]uint64{} {
 		r.st.Metadata++
 	}
 	// Write key, length, labels_refs key and length, the refs with the pair
@@ -215,35 +193,44 @@ func (r *rewriter) fastRefsV2(s []byte) (pe, ins int, ok bool) {
 	return pe, ins, ok
 }
 
+// fastLayoutV2 checks a 2.0 series laid out as senders write it: one
+// packed labels_refs field, then a sample and metadata, each optional. It
+// returns where the refs end, where the stamped pair goes in them, the
+// sample's payload (start -1 without one) and the metadata's type,
+// help_ref and unit_ref.
+func (r *rewriter) fastLayoutV2(s []byte) (pe, ins int, sample span, meta [3]uint64, ok bool) {
+	if pe, ins, ok = r.fastRefsV2(s); !ok {
+		return
+	}
+	i := pe
+	sample = span{-1, -1}
+	if i+1 < len(s) && s[i] == keyV2Sample && s[i+1] < 0x80 {
+		e := i + 2 + int(s[i+1])
+		if e > len(s) || !fastSample(s, i+2, e) {
+			return pe, ins, sample, meta, false
+		}
+		sample, i = span{i + 2, e}, e
+	}
+	if i+1 < len(s) && s[i] == keyV2Metadata && s[i+1] < 0x80 {
+		e := i + 2 + int(s[i+1])
+		if e > len(s) {
+			return pe, ins, sample, meta, false
+		}
+		if meta, ok = r.fastMetadata(s[i+2 : e]); !ok {
+			return
+		}
+		i = e
+	}
+	return pe, ins, sample, meta, i == len(s)
+}
+
 // fastSeriesV2toV1 translates a 2.0 series laid out as fastSeriesV2 takes
 // it into its stamped 1.0 form: the labels spelled out with the stamped one
 // in place, the sample without its start timestamp, the metadata recorded
 // for its family.
 func (r *rewriter) fastSeriesV2toV1(dst, s []byte) ([]byte, bool) {
-	pe, ins, ok := r.fastRefsV2(s)
+	pe, ins, sample, meta, ok := r.fastLayoutV2(s)
 	if !ok {
-		return dst, false
-	}
-	i, sample := pe, span{-1, -1}
-	if i+1 < len(s) && s[i] == keyV2Sample && s[i+1] < 0x80 {
-		e := i + 2 + int(s[i+1])
-		if e > len(s) || !fastSample(s, i+2, e) {
-			return dst, false
-		}
-		sample, i = span{i + 2, e}, e
-	}
-	var meta [3]uint64
-	if i+1 < len(s) && s[i] == keyV2Metadata && s[i+1] < 0x80 {
-		e := i + 2 + int(s[i+1])
-		if e > len(s) {
-			return dst, false
-		}
-		if meta, ok = r.fastMetadata(s[i+2 : e]); !ok {
-			return dst, false
-		}
-		i = e
-	}
-	if i != len(s) {
 		return dst, false
 	}
 	if r.only != nil && *r.only != "" {
