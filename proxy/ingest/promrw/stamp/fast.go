@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math/bits"
 	"slices"
+	"unsafe"
 )
 
 // The fast paths handle series laid out the way Prometheus and other senders
@@ -93,12 +94,24 @@ func labelsV1(src []byte, i, end int, prefix uint32, ln string) (next, ins int, 
 // label and reads the first four bytes of its name, which, as a big-endian
 // number masked to the name's length, settle the comparison with ln unless
 // they equal prefix, ln's own first four bytes.
+//
+// It reads src through a pointer, without the compiler's bounds checks:
+// this loop runs once per label of every request, and the checks were a
+// quarter of its instructions. The bounds are the loop's own: an 8-byte
+// load at i only while i+8 <= len(src), and the value's key and length at
+// i+4+n, with n+4 <= l, inside the label, which ends at i+2+l <= end <=
+// len(src).
 func labelsV1Run(src []byte, i, end int, prefix uint32, ins int) (next, ins2 int, rare, ok bool) {
+	if i < 0 || end > len(src) {
+		return 0, 0, false, false
+	}
+	p := unsafe.Pointer(unsafe.SliceData(src))
+	last := len(src) - 8 // the last offset an 8-byte load may start at
 	for i < end {
-		if i+8 > len(src) {
+		if i > last {
 			return 0, 0, false, false
 		}
-		w := binary.LittleEndian.Uint64(src[i : i+8])
+		w := binary.LittleEndian.Uint64((*[8]byte)(unsafe.Add(p, i))[:])
 		if w&0x80ff80ff != keyLabelName<<16|keyV1Label {
 			if byte(w) != keyV1Label {
 				break // the labels end here
@@ -111,7 +124,7 @@ func labelsV1Run(src []byte, i, end int, prefix uint32, ins int) (next, ins2 int
 			return 0, 0, false, false
 		}
 		// The value's key and length, inside the label since n+4 <= l.
-		if binary.LittleEndian.Uint16(src[i+4+n:i+6+n]) != uint16(keyLabelValue|(l-n-4)<<8) {
+		if binary.LittleEndian.Uint16((*[2]byte)(unsafe.Add(p, i+4+n))[:]) != uint16(keyLabelValue|(l-n-4)<<8) {
 			return 0, 0, false, false
 		}
 		q := bits.ReverseBytes32(uint32(w>>32)) & prefixMask[uint8(n)]
