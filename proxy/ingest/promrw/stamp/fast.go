@@ -156,7 +156,7 @@ func (r *rewriter) fastSeriesV2(dst, s []byte) ([]byte, bool) {
 	if sample.start >= 0 {
 		r.st.Samples++
 	}
-	if meta != [3]uint64{} {
+	if !meta.empty() {
 		r.st.Metadata++
 	}
 	// Write key, length, labels_refs key and length, the refs with the pair
@@ -211,7 +211,7 @@ func (r *rewriter) fastRefsV2(s []byte) (pe, ins int, ok bool) {
 // returns where the refs end, where the stamped pair goes in them, the
 // sample's payload (start -1 without one) and the metadata's type,
 // help_ref and unit_ref.
-func (r *rewriter) fastLayoutV2(s []byte) (pe, ins int, sample span, meta [3]uint64, ok bool) {
+func (r *rewriter) fastLayoutV2(s []byte) (pe, ins int, sample span, meta metaFields, ok bool) {
 	if pe, ins, ok = r.fastRefsV2(s); !ok {
 		return
 	}
@@ -299,7 +299,7 @@ func (r *rewriter) fastSeriesV2toV1(dst, s []byte) ([]byte, bool) {
 		dst = appendWithout(dst, s[sample.start:sample.end], v2SampleStart)
 		dst = finishLen(dst, n-1, 1)
 	}
-	r.addMetadata(&v2Info{meta: meta != [3]uint64{}, metaVals: meta})
+	r.addMetadata(&v2Info{meta: !meta.empty(), metaVals: [3]uint64{meta.typ, meta.help, meta.unit}})
 	return finishLen(dst, at, 2), true
 }
 
@@ -494,30 +494,45 @@ func (r *rewriter) pairsBytewise(p []byte) (ins int, ok bool) {
 	return ins, true
 }
 
+// metaFields is the type, help_ref and unit_ref of a 2.0 series'
+// metadata. It is a struct of scalars, not an array, so that it is passed
+// in registers: an array result goes through memory, and reading it back
+// with wider loads than the stores that wrote it stalled every series.
+type metaFields struct{ typ, help, unit uint64 }
+
+func (m metaFields) empty() bool { return m.typ|m.help|m.unit == 0 }
+
 // fastMetadata checks 2.0 metadata of one- or two-byte values in field
 // order, as senders encode it, and returns its type, help_ref and unit_ref.
-func (r *rewriter) fastMetadata(b []byte) (vals [3]uint64, ok bool) {
-	nsym := uint64(len(r.sc.flags))
+func (r *rewriter) fastMetadata(b []byte) (m metaFields, ok bool) {
 	i := 0
-	for k, key := range [...]byte{1<<3 | wtVarint, 3<<3 | wtVarint, 4<<3 | wtVarint} {
-		if i+1 >= len(b) || b[i] != key {
-			continue
-		}
-		v := uint64(b[i+1])
-		i += 2
-		if v >= 0x80 {
-			if i >= len(b) || b[i] >= 0x80 {
-				return vals, false
-			}
-			v = v&0x7f | uint64(b[i])<<7
-			i++
-		}
-		vals[k] = v
+	if m.typ, i, ok = metaField(b, i, 1<<3|wtVarint); !ok {
+		return m, false
 	}
-	if i != len(b) || vals[1] >= nsym || vals[2] >= nsym {
-		return vals, false
+	if m.help, i, ok = metaField(b, i, 3<<3|wtVarint); !ok {
+		return m, false
 	}
-	return vals, true
+	if m.unit, i, ok = metaField(b, i, 4<<3|wtVarint); !ok {
+		return m, false
+	}
+	nsym := uint64(len(r.sc.flags))
+	return m, i == len(b) && m.help < nsym && m.unit < nsym
+}
+
+// metaField reads the varint field with key at b[i:], of one or two bytes,
+// if it is there (0 and i when it is not); !ok for a longer varint.
+func metaField(b []byte, i int, key byte) (v uint64, next int, ok bool) {
+	if i+1 >= len(b) || b[i] != key {
+		return 0, i, true
+	}
+	v, i = uint64(b[i+1]), i+2
+	if v >= 0x80 {
+		if i >= len(b) || b[i] >= 0x80 {
+			return 0, i, false
+		}
+		v, i = v&0x7f|uint64(b[i])<<7, i+1
+	}
+	return v, i, true
 }
 
 // fastSample reports whether s[i:e] is a sample in a usual encoding:
