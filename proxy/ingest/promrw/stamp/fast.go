@@ -340,10 +340,11 @@ func (r *rewriter) refsMask(s []byte, pe int) (ends uint64, sure, ok bool) {
 	n := pe - 2
 	t2 := r.t2
 	var prevHi, bad, long uint64
+	p := unsafe.Pointer(unsafe.SliceData(s)) // loads bounded by j+8 <= len(s), as in labelsV1Run
 	for i := 0; i < n; i += 8 {
 		var x uint64
 		if j := 2 + i; j+8 <= len(s) {
-			x = binary.LittleEndian.Uint64(s[j:])
+			x = binary.LittleEndian.Uint64((*[8]byte)(unsafe.Add(p, j))[:])
 		} else {
 			for k := j; k < len(s); k++ {
 				x |= uint64(s[k]) << (8 * (k - j))

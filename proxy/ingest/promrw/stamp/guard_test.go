@@ -33,8 +33,8 @@ func guarded(t *testing.T, b []byte) []byte {
 
 // TestReadsStayInTheRequest rewrites every prefix of real-shaped requests,
 // each placed against an unreadable page: the fast paths load several
-// bytes at a time and the 1.0 label walk does so without bounds checks, so
-// a wrong bound shows up here as a fault. Each answer must also be the
+// bytes at a time, and the 1.0 label walk and the 2.0 refs check do so
+// without bounds checks, so a wrong bound shows up here as a fault. Each answer must also be the
 // general path's (fuzzCompare*).
 func TestReadsStayInTheRequest(t *testing.T) {
 	p := rwgen.Generate(3)
