@@ -299,7 +299,7 @@ func (r *rewriter) fastSeriesV2toV1(dst, s []byte) ([]byte, bool) {
 		dst = appendWithout(dst, s[sample.start:sample.end], v2SampleStart)
 		dst = finishLen(dst, n-1, 1)
 	}
-	r.addMetadata(&v2Info{meta: !meta.empty(), metaVals: [3]uint64{meta.typ, meta.help, meta.unit}})
+	r.addMetadata(meta, false)
 	return finishLen(dst, at, 2), true
 }
 
@@ -496,12 +496,15 @@ func (r *rewriter) pairsBytewise(p []byte) (ins int, ok bool) {
 }
 
 // metaFields is the type, help_ref and unit_ref of a 2.0 series'
-// metadata. It is a struct of scalars, not an array, so that it is passed
-// in registers: an array result goes through memory, and reading it back
-// with wider loads than the stores that wrote it stalled every series.
+// metadata. It is a struct of scalars, not an array, so that the fast path
+// returns it in registers: an array result goes through memory, and reading
+// it back with wider loads than the stores that wrote it stalled every
+// series.
 type metaFields struct{ typ, help, unit uint64 }
 
-func (m metaFields) empty() bool { return m.typ|m.help|m.unit == 0 }
+// empty reports whether a decoder sees no metadata: no type (an int32 enum
+// there), help or unit.
+func (m metaFields) empty() bool { return int32(m.typ) == 0 && m.help|m.unit == 0 }
 
 // fastMetadata checks 2.0 metadata of one- or two-byte values in field
 // order, as senders encode it, and returns its type, help_ref and unit_ref.

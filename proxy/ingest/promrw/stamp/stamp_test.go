@@ -533,6 +533,10 @@ func trickyCases() []struct {
 		{"v2 metadata twice", V2, raw(syms, lenDelim(0x2a, lenDelim(0x0a, 1, 2), lenDelim(0x2a, 0x08, 2, 0x18, 5), lenDelim(0x2a, 0x18, 4)))},
 		{"v2 symbols in pieces", V2, raw(lenDelim(0x22), lenDelim(0x2a, lenDelim(0x0a, 1, 2, 3, 4)), lenDelim(0x22, "__name__"), lenDelim(0x22, "up"), lenDelim(0x22, "tenant"), lenDelim(0x22, "other"))},
 		{"v2 two-byte refs", V2, raw(syms, lenDelim(0x2a, lenDelim(0x0a, 0x81, 0x00, 0x82, 0x00, 0x83, 0x00, 0x84, 0x00)))},
+		// The type is an int32 enum to decoders: 1<<32 is no type at all,
+		// 1<<32|2 is a gauge.
+		{"v2 metadata type past int32", V2, raw(syms, lenDelim(0x2a, lenDelim(0x0a, 1, 2), lenDelim(0x2a, 0x08, uint64(1<<32))))},
+		{"v2 metadata type wraps", V2, raw(syms, lenDelim(0x2a, lenDelim(0x0a, 1, 2), lenDelim(0x2a, 0x08, uint64(1<<32|2))))},
 	}
 }
 

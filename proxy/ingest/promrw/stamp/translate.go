@@ -122,17 +122,18 @@ func (r *rewriter) seriesV2toV1(dst, s []byte, base, idx int) ([]byte, error) {
 			dst = r.appendExemplarV1(dst, s[vs:ve])
 		}
 	}
-	r.addMetadata(&in)
+	r.addMetadata(in.meta, in.histograms > 0)
 	return finishLen(dst, at, 2), nil
 }
 
 // addMetadata records the series' metadata for its metric family unless the
-// family already has it.
-func (r *rewriter) addMetadata(in *v2Info) {
-	if !in.meta {
+// family already has it; the series' refs are in sc.refs, and native says
+// whether it has native histograms.
+func (r *rewriter) addMetadata(meta metaFields, native bool) {
+	if meta.empty() {
 		return
 	}
-	typ := int32(in.metaVals[0]) // what the generated decoder makes of the enum
+	typ := int32(meta.typ) // what the generated decoder makes of the enum
 	refs, flags := r.sc.refs, r.sc.flags
 	for k := 0; k+1 < len(refs); k += 2 {
 		if flags[refs[k]]&fMetricName == 0 {
@@ -143,13 +144,13 @@ func (r *rewriter) addMetadata(in *v2Info) {
 			return
 		}
 		flags[name] |= fMetaDone
-		fam := familyName(r.sym(name), typ, in.histograms > 0)
+		fam := familyName(r.sym(name), typ, native)
 		for _, m := range r.sc.meta {
 			if string(m.family) == string(fam) {
 				return
 			}
 		}
-		r.sc.meta = append(r.sc.meta, metaRec{family: fam, typ: typ, help: uint32(in.metaVals[1]), unit: uint32(in.metaVals[2])})
+		r.sc.meta = append(r.sc.meta, metaRec{family: fam, typ: typ, help: uint32(meta.help), unit: uint32(meta.unit)})
 		return
 	}
 }

@@ -44,8 +44,7 @@ type v2Info struct {
 	samples    int
 	histograms int
 	exemplars  int
-	meta       bool      // the merged metadata is not empty
-	metaVals   [3]uint64 // merged type, help_ref and unit_ref
+	meta       metaFields // merged type, help_ref and unit_ref
 }
 
 // symbolsV2 reads the symbol table, wherever it is in the request, and
@@ -314,7 +313,7 @@ func (r *rewriter) count(in *v2Info) {
 	r.st.Samples += in.samples
 	r.st.Histograms += in.histograms
 	r.st.Exemplars += in.exemplars
-	if in.meta {
+	if !in.meta.empty() {
 		r.st.Metadata++
 	}
 }
@@ -468,7 +467,7 @@ func (r *rewriter) exemplarV2(b []byte, each func(uint32)) *MalformedError {
 	return nil
 }
 
-// metadataV2 validates a series' metadata and merges it into in.metaVals,
+// metadataV2 validates a series' metadata and merges it into in.meta,
 // the last occurrence of each field winning as in the generated decoders.
 func (r *rewriter) metadataV2(b []byte, in *v2Info) *MalformedError {
 	nsym := uint64(len(r.sc.flags))
@@ -478,14 +477,14 @@ func (r *rewriter) metadataV2(b []byte, in *v2Info) *MalformedError {
 			return err.at(0, "metadata")
 		}
 		i = ve
-		k := -1
+		var field *uint64
 		switch num {
 		case 1:
-			k = 0
+			field = &in.meta.typ
 		case 3:
-			k = 1
+			field = &in.meta.help
 		case 4:
-			k = 2
+			field = &in.meta.unit
 		default:
 			continue
 		}
@@ -493,13 +492,11 @@ func (r *rewriter) metadataV2(b []byte, in *v2Info) *MalformedError {
 			return malformed(vs, "wrong wire type %d for field %d of metadata", wt, num)
 		}
 		v, _, _ := uvarint(b, vs)
-		if k > 0 && v >= nsym {
+		if num != 1 && v >= nsym {
 			return malformed(vs, "metadata ref %d out of range (%d symbols)", v, nsym)
 		}
-		in.metaVals[k] = v
+		*field = v
 	}
-	// Count what a decoder sees: a type (an int32 enum there), help or unit.
-	in.meta = int32(in.metaVals[0]) != 0 || in.metaVals[1] != 0 || in.metaVals[2] != 0
 	return nil
 }
 
