@@ -111,6 +111,12 @@ func labelsV1Run(src []byte, i, end int, prefix uint32, ins int) (next, ins2 int
 		if i > last {
 			return 0, 0, false, false
 		}
+		// The label's length, the only value the next iteration depends
+		// on, comes from a load of its own: extracting it from w would put
+		// a shift and a zero-extension on the chain from one label to the
+		// next, which bounds this loop.
+		l := int(*(*byte)(unsafe.Add(p, i+1)))
+		e := i + 2 + l
 		w := binary.LittleEndian.Uint64((*[8]byte)(unsafe.Add(p, i))[:])
 		if w&0x80ff80ff != keyLabelName<<16|keyV1Label {
 			if byte(w) != keyV1Label {
@@ -118,8 +124,7 @@ func labelsV1Run(src []byte, i, end int, prefix uint32, ins int) (next, ins2 int
 			}
 			return 0, 0, false, false
 		}
-		l, n := int(w>>8&0xff), int(w>>24&0xff)
-		e := i + 2 + l
+		n := int(w >> 24 & 0xff)
 		if n+4 > l || e > end {
 			return 0, 0, false, false
 		}
