@@ -254,38 +254,76 @@ func (r *rewriter) fastSeriesV2toV1(dst, s []byte) ([]byte, bool) {
 	if r.only != nil && *r.only != "" {
 		return dst, true // valid, and not selected
 	}
-	// The refs are one or two bytes each and come in pairs: fastRefsV2
-	// checked them, and ins is the start of a pair.
-	p := s[2:pe]
-	refs, insIdx := r.sc.refs[:0], -1
-	for q := 0; q < len(p); {
-		if q == ins {
-			insIdx = len(refs)
-		}
-		if c := p[q]; c < 0x80 {
-			refs, q = append(refs, uint32(c)), q+1
-		} else {
-			refs, q = append(refs, uint32(c&0x7f)|uint32(p[q+1])<<7), q+2
-		}
-	}
-	if insIdx < 0 {
-		insIdx = len(refs)
-	}
-	r.sc.refs = refs
 	r.st.Series++
 	dst = append(dst, keyV1Timeseries)
 	at := len(dst)
 	dst = append(dst, 0, 0) // most series need two bytes of length
-	syms, src := r.sc.syms, r.src
-	for k := 0; k <= len(refs); k += 2 {
-		if k == insIdx {
+	var metricName int
+	dst, metricName = r.labelsV2toV1(dst, s[2:pe], ins)
+	if sample.start >= 0 {
+		r.st.Samples++
+		dst = append(dst, keyV1Sample, 0)
+		n := len(dst)
+		dst = appendWithout(dst, s[sample.start:sample.end], v2SampleStart)
+		dst = finishLen(dst, n-1, 1)
+	}
+	if metricName >= 0 {
+		r.addFamily(meta, uint32(metricName), false)
+	}
+	return finishLen(dst, at, 2), true
+}
+
+// labelsV2toV1 appends the 1.0 labels that the refs p name, with the stamped
+// label at offset ins of p. fastRefsV2 checked p: one- or two-byte varints,
+// in pairs, all in the symbol table; ins is the start of a pair or len(p).
+// It also returns the value ref of the first pair named like a metric name
+// (-1 for none), the family that addFamily records metadata for. The loop
+// is a function of its own so that its state stays in registers.
+func (r *rewriter) labelsV2toV1(dst, p []byte, ins int) (_ []byte, metricName int) {
+	syms, flags, src := r.sc.syms, r.sc.flags, r.src
+	metricName = -1
+	for q := 0; ; {
+		if q == ins {
 			dst = append(dst, r.sc.entry...)
 		}
-		if k == len(refs) {
-			break
+		if q >= len(p) {
+			return dst, metricName
 		}
-		name, value := syms[refs[k]], syms[refs[k+1]]
+		var nr, vr int
+		if c := p[q]; c < 0x80 {
+			nr, q = int(c), q+1
+		} else {
+			nr, q = int(c&0x7f)|int(p[q+1])<<7, q+2
+		}
+		if c := p[q]; c < 0x80 {
+			vr, q = int(c), q+1
+		} else {
+			vr, q = int(c&0x7f)|int(p[q+1])<<7, q+2
+		}
+		if metricName < 0 && flags[nr]&fMetricName != 0 {
+			metricName = vr
+		}
+		name, value := syms[nr], syms[vr]
 		n, m := name.end-name.start, value.end-value.start
+		if n-1 < 32 && m-1 < 32 && max(name.start, value.start) <= len(src)-32 {
+			// Both strings present and at most 32 bytes long, as nearly all
+			// are: write the label with fixed-size moves rather than four
+			// appends, two of them calls of memmove. Each string is moved
+			// as 32 bytes, read from within src (checked above) and written
+			// into capacity reserved here; the next label or the end of the
+			// series overwrites what lies past it.
+			if cap(dst)-len(dst) < 4+32+2+32 {
+				dst = slices.Grow(dst, 4+32+2+32)
+			}
+			at := len(dst)
+			d, sp := unsafe.Pointer(unsafe.SliceData(dst)), unsafe.Pointer(unsafe.SliceData(src))
+			*(*uint32)(unsafe.Add(d, at)) = keyV1Label | uint32(n+m+4)<<8 | keyLabelName<<16 | uint32(n)<<24
+			move32(unsafe.Add(d, at+4), unsafe.Add(sp, name.start))
+			*(*uint16)(unsafe.Add(d, at+4+n)) = keyLabelValue | uint16(m)<<8
+			move32(unsafe.Add(d, at+6+n), unsafe.Add(sp, value.start))
+			dst = dst[:at+6+n+m]
+			continue
+		}
 		if n == 0 || m == 0 || n+m+4 >= 0x80 {
 			dst = appendLabel(dst, src[name.start:name.end], src[value.start:value.end])
 			continue
@@ -297,15 +335,13 @@ func (r *rewriter) fastSeriesV2toV1(dst, s []byte) ([]byte, bool) {
 		dst = append(dst, keyLabelValue, byte(m))
 		dst = append(dst, src[value.start:value.end]...)
 	}
-	if sample.start >= 0 {
-		r.st.Samples++
-		dst = append(dst, keyV1Sample, 0)
-		n := len(dst)
-		dst = appendWithout(dst, s[sample.start:sample.end], v2SampleStart)
-		dst = finishLen(dst, n-1, 1)
-	}
-	r.addMetadata(meta, false)
-	return finishLen(dst, at, 2), true
+}
+
+// move32 copies 32 bytes from src to dst, which do not overlap, with two
+// 16-byte moves: the compiler moves a [32]byte through a call of memmove.
+func move32(dst, src unsafe.Pointer) {
+	*(*[16]byte)(dst) = *(*[16]byte)(src)
+	*(*[16]byte)(unsafe.Add(dst, 16)) = *(*[16]byte)(unsafe.Add(src, 16))
 }
 
 // putVarint writes v, which needs at most 4 bytes, and returns its length.

@@ -3,9 +3,12 @@
 package stamp
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/prometheus/prometheus/prompb"
+	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 	"golang.org/x/sys/unix"
 
 	"github.com/tenantgate/tenantgate/bench/rwgen"
@@ -60,6 +63,16 @@ func TestReadsStayInTheRequest(t *testing.T) {
 		// A label whose name claims more bytes than the label holds.
 		{"v1 name past its label", V1, []byte{0x0a, 0x08, 0x0a, 0x04, 0x0a, 0x7f, 'a', 'b', 0x12, 0x00}},
 	}
+	// 2.0 requests with the symbols after the series, the last symbol (a
+	// label value) of every length around the 32 bytes that translation
+	// moves at once.
+	for k := 1; k <= 34; k++ {
+		cases = append(cases, struct {
+			name string
+			in   Version
+			src  []byte
+		}{fmt.Sprintf("v2 symbols last, last of %d bytes", k), V2, symbolsLast(t, strings.Repeat("v", k))})
+	}
 	for _, c := range trickyCases() {
 		cases = append(cases, struct {
 			name string
@@ -87,4 +100,23 @@ func TestReadsStayInTheRequest(t *testing.T) {
 			}
 		})
 	}
+}
+
+// symbolsLast encodes a 2.0 request of one series, job="a", instance=value,
+// with its symbols table after the series, so that value ends the request.
+func symbolsLast(t *testing.T, value string) []byte {
+	t.Helper()
+	ts := writev2.TimeSeries{
+		LabelsRefs: []uint32{1, 2, 3, 4, 5, 6},
+		Samples:    []writev2.Sample{{Value: 1, Timestamp: 1700000000000}},
+	}
+	series, err := ts.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := appendBytesField(nil, keyV2Timeseries, series)
+	for _, sym := range []string{"", "__name__", "up", "job", "a", "instance", value} {
+		b = appendBytesField(b, keyV2Symbol, []byte(sym))
+	}
+	return b
 }

@@ -133,26 +133,35 @@ func (r *rewriter) addMetadata(meta metaFields, native bool) {
 	if meta.empty() {
 		return
 	}
-	typ := int32(meta.typ) // what the generated decoder makes of the enum
 	refs, flags := r.sc.refs, r.sc.flags
 	for k := 0; k+1 < len(refs); k += 2 {
 		if flags[refs[k]]&fMetricName == 0 {
 			continue
 		}
-		name := refs[k+1]
-		if flags[name]&fMetaDone != 0 {
-			return
-		}
-		flags[name] |= fMetaDone
-		fam := familyName(r.sym(name), typ, native)
-		for _, m := range r.sc.meta {
-			if string(m.family) == string(fam) {
-				return
-			}
-		}
-		r.sc.meta = append(r.sc.meta, metaRec{family: fam, typ: typ, help: uint32(meta.help), unit: uint32(meta.unit)})
+		r.addFamily(meta, refs[k+1], native)
 		return
 	}
+}
+
+// addFamily records non-empty metadata for the family of the metric named
+// by the symbol ref name, unless the family already has it.
+func (r *rewriter) addFamily(meta metaFields, name uint32, native bool) {
+	if meta.empty() {
+		return
+	}
+	flags := r.sc.flags
+	if flags[name]&fMetaDone != 0 {
+		return
+	}
+	flags[name] |= fMetaDone
+	typ := int32(meta.typ) // what the generated decoder makes of the enum
+	fam := familyName(r.sym(name), typ, native)
+	for _, m := range r.sc.meta {
+		if string(m.family) == string(fam) {
+			return
+		}
+	}
+	r.sc.meta = append(r.sc.meta, metaRec{family: fam, typ: typ, help: uint32(meta.help), unit: uint32(meta.unit)})
 }
 
 // appendMetadataV1 appends a WriteRequest metadata field.
