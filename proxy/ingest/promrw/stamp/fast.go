@@ -201,9 +201,9 @@ func (r *rewriter) fastRefsV2(s []byte) (pe, ins int, ok bool) {
 	}
 	if pe > 66 {
 		ins, ok = r.pairsBytewise(s[2:pe])
-	} else if ends, sure, valid := r.refsMask(s, pe); !valid {
+	} else if ends, inRange, valid := refsMask(s, pe, r.t2); !valid {
 		return 0, 0, false
-	} else if !sure || r.hasEQ {
+	} else if !inRange || r.smallTable || r.hasEQ {
 		ins, ok = r.pairsWalk(s[2:pe], ends)
 	} else {
 		ins, ok = r.insertionPoint(s[2:pe], ends), true
@@ -373,46 +373,54 @@ const (
 // the label set that is closer to the insertion point.
 
 // refsMask returns a bit mask of the bytes of s[2:pe] (at most 64) that end a
-// varint. It says !ok for a truncated varint, a ref of three bytes or more,
-// or an odd number of refs, and !sure when some ref may be out of the symbol
-// table (a precise check must then decide). It reads 8 bytes at a time, past
-// pe where s goes on.
-func (r *rewriter) refsMask(s []byte, pe int) (ends uint64, sure, ok bool) {
+// varint, given pe <= len(s). It says !ok for a truncated varint, a ref of
+// three bytes or more, or an odd number of refs, and !inRange when some ref
+// may be out of the symbol table, whose size t2 encodes (see rewriter.t2; a
+// precise check must then decide). It reads 8 bytes at a time, past pe
+// where s goes on.
+func refsMask(s []byte, pe int, t2 uint64) (ends uint64, inRange, ok bool) {
 	n := pe - 2
-	t2 := r.t2
 	var prevHi, bad, long uint64
-	p := unsafe.Pointer(unsafe.SliceData(s)) // loads bounded by j+8 <= len(s), as in labelsV1Run
-	for i := 0; i < n; i += 8 {
+	p := unsafe.Pointer(unsafe.SliceData(s)) // loads bounded by pe <= len(s) or checked, as in labelsV1Run
+	i := 0
+	// Whole words: 2+i+8 <= 2+n = pe <= len(s).
+	for ; i+8 <= n; i += 8 {
+		x := binary.LittleEndian.Uint64((*[8]byte)(unsafe.Add(p, 2+i))[:])
+		hi := x & hiBits       // continuation bytes
+		term := hi ^ hiBits    // last bytes of varints
+		prev := hi<<8 | prevHi // the byte before is a continuation
+		long |= hi & prev
+		// A 2-byte ref h<<7|l is surely in range if h < nsym>>7. Bytes
+		// are < 0x80 there, so (h|0x80)-t has its high bit set exactly when
+		// h >= t, without borrows between bytes.
+		bad |= ((x | hiBits) - t2) & term & prev
+		ends |= (term * 0x0002040810204081 >> 56) << (i & 63)
+		prevHi = hi >> 56
+	}
+	if rem := n - i; rem > 0 {
 		var x uint64
 		if j := 2 + i; j+8 <= len(s) {
 			x = binary.LittleEndian.Uint64((*[8]byte)(unsafe.Add(p, j))[:])
 		} else {
 			for k := j; k < len(s); k++ {
-				x |= uint64(s[k]) << (8 * (k - j))
+				x |= uint64(s[k]) << (8 * (k - j) & 63)
 			}
 		}
-		keep := ^uint64(0)
-		if rem := n - i; rem < 8 {
-			// Make the bytes past the refs continuation bytes, which end
-			// no varint, and keep them out of the check of long refs.
-			keep >>= 64 - 8*rem
-			x = x&keep | hiBits&^keep
-		}
-		hi := x & hiBits       // continuation bytes
-		term := hi ^ hiBits    // last bytes of varints
-		prev := hi<<8 | prevHi // the byte before is a continuation
+		// Make the bytes past the refs continuation bytes, which end no
+		// varint, and keep them out of the check of long refs.
+		keep := ^uint64(0) >> ((64 - 8*rem) & 63)
+		x = x&keep | hiBits&^keep
+		hi := x & hiBits
+		term := hi ^ hiBits
+		prev := hi<<8 | prevHi
 		long |= hi & prev & keep
-		// A 2-byte ref h<<7|l is surely in range if h < nsym>>7. Bytes
-		// are < 0x80 there, so (h|0x80)-t has its high bit set exactly when
-		// h >= t, without borrows between bytes.
 		bad |= ((x | hiBits) - t2) & term & prev
-		ends |= (term * 0x0002040810204081 >> 56) << i
-		prevHi = hi >> 56
+		ends |= (term * 0x0002040810204081 >> 56) << (i & 63)
 	}
 	if long != 0 || n > 0 && ends>>(n-1)&1 == 0 || bits.OnesCount64(ends)&1 != 0 {
 		return 0, false, false
 	}
-	return ends, bad == 0 && !r.smallTable, true
+	return ends, bad == 0, true
 }
 
 // insertionPoint finds where the new pair goes in refs known to be valid and

@@ -73,6 +73,18 @@ func TestReadsStayInTheRequest(t *testing.T) {
 			src  []byte
 		}{fmt.Sprintf("v2 symbols last, last of %d bytes", k), V2, symbolsLast(t, strings.Repeat("v", k))})
 	}
+	// 2.0 requests that end with the labels_refs of a series without
+	// samples, of 2 to 25 bytes: every length modulo the 8 bytes that the
+	// refs check loads at once.
+	for k := 1; k <= 12; k++ {
+		for _, long := range []bool{false, true} {
+			cases = append(cases, struct {
+				name string
+				in   Version
+				src  []byte
+			}{fmt.Sprintf("v2 refs last, %d pairs, a long ref %v", k, long), V2, refsLast(t, k, long)})
+		}
+	}
 	for _, c := range trickyCases() {
 		cases = append(cases, struct {
 			name string
@@ -117,6 +129,31 @@ func symbolsLast(t *testing.T, value string) []byte {
 	b := appendBytesField(nil, keyV2Timeseries, series)
 	for _, sym := range []string{"", "__name__", "up", "job", "a", "instance", value} {
 		b = appendBytesField(b, keyV2Symbol, []byte(sym))
+	}
+	return b
+}
+
+// refsLast encodes a 2.0 request whose one series has pairs labels and
+// nothing else, so that its labels_refs end the request; with long, the
+// first value's ref takes two bytes.
+func refsLast(t *testing.T, pairs int, long bool) []byte {
+	t.Helper()
+	req := writev2.Request{Symbols: []string{""}}
+	var ts writev2.TimeSeries
+	for i := range pairs {
+		req.Symbols = append(req.Symbols, fmt.Sprintf("l%02d", i), "v")
+		ts.LabelsRefs = append(ts.LabelsRefs, uint32(2*i+1), uint32(2*i+2))
+	}
+	if long {
+		for len(req.Symbols) <= 128 {
+			req.Symbols = append(req.Symbols, fmt.Sprintf("filler%03d", len(req.Symbols)))
+		}
+		ts.LabelsRefs[1] = 128
+	}
+	req.Timeseries = []writev2.TimeSeries{ts}
+	b, err := req.Marshal()
+	if err != nil {
+		t.Fatal(err)
 	}
 	return b
 }
