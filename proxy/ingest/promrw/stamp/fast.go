@@ -261,11 +261,16 @@ func (r *rewriter) fastSeriesV2toV1(dst, s []byte) ([]byte, bool) {
 	var metricName int
 	dst, metricName = r.labelsV2toV1(dst, s[2:pe], ins)
 	if sample.start >= 0 {
+		// fastSample checked the layout: the value, if any, the timestamp,
+		// and the start timestamp, if any, which 1.0 does not have.
 		r.st.Samples++
-		dst = append(dst, keyV1Sample, 0)
-		n := len(dst)
-		dst = appendWithout(dst, s[sample.start:sample.end], v2SampleStart)
-		dst = finishLen(dst, n-1, 1)
+		i := sample.start
+		if s[i] == 1<<3|wtFixed64 {
+			i += 9
+		}
+		i = skipVarint(s, i+1, sample.end)
+		dst = append(dst, keyV1Sample, byte(i-sample.start))
+		dst = append(dst, s[sample.start:i]...)
 	}
 	if metricName >= 0 {
 		r.addFamily(meta, uint32(metricName), false)
