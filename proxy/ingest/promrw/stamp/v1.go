@@ -44,6 +44,14 @@ func (r *rewriter) rewriteV1(dst []byte) ([]byte, error) {
 	run := -1 // start of bytes to copy as they are
 	idx := 0
 	for i := 0; i < len(src); {
+		if run < 0 && r.seen == nil {
+			// Runs of series that the fast path takes, without the
+			// general field loop around each.
+			dst, i, idx = r.fastRunV1(dst, i, idx)
+			if i == len(src) {
+				break
+			}
+		}
 		fs := i
 		num, wt, vs, ve, err := nextField(src, i)
 		if err != nil {
@@ -89,6 +97,33 @@ func (r *rewriter) rewriteV1(dst []byte) ([]byte, error) {
 		dst = append(dst, src[run:]...)
 	}
 	return dst, nil
+}
+
+// fastRunV1 stamps the series that start at src[i], one after the other,
+// while the fast path takes them, and returns where it stopped and the
+// index of the next series.
+func (r *rewriter) fastRunV1(dst []byte, i, idx int) ([]byte, int, int) {
+	src := r.src
+	for i+2 < len(src) && src[i] == keyV1Timeseries {
+		var n, vs int
+		if c := src[i+1]; c < 0x80 {
+			n, vs = int(c), i+2
+		} else if d := src[i+2]; d < 0x80 {
+			n, vs = int(c&0x7f)|int(d)<<7, i+3
+		} else {
+			break
+		}
+		end := vs + n
+		if end > len(src) {
+			break
+		}
+		d, ok := r.fastSeriesV1(dst, src, vs, end)
+		if !ok {
+			break
+		}
+		dst, i, idx = d, end, idx+1
+	}
+	return dst, i, idx
 }
 
 // seriesV1 appends the stamped series s, found at offset base of the request.
