@@ -85,6 +85,22 @@ func TestReadsStayInTheRequest(t *testing.T) {
 			}{fmt.Sprintf("v2 refs last, %d pairs, a long ref %v", k, long), V2, refsLast(t, k, long)})
 		}
 	}
+	// 2.0 requests whose last series has labels after the stamped one
+	// (names past "tenant"), a sample and metadata, with 0 to 16 labels
+	// after it: its rest, copied 16 bytes at a time, of every length modulo
+	// 16; and the same followed by a 14-byte symbol field, the room the
+	// last of those moves may need past the series.
+	for k := 0; k <= 16; k++ {
+		for _, long := range []bool{false, true} {
+			for _, pad := range []int{-1, 12} {
+				cases = append(cases, struct {
+					name string
+					in   Version
+					src  []byte
+				}{fmt.Sprintf("v2 series last, %d labels after the stamp, a long ref %v, pad %d", k, long, pad), V2, seriesLast(t, k, long, pad)})
+			}
+		}
+	}
 	for _, c := range trickyCases() {
 		cases = append(cases, struct {
 			name string
@@ -154,6 +170,39 @@ func refsLast(t *testing.T, pairs int, long bool) []byte {
 	b, err := req.Marshal()
 	if err != nil {
 		t.Fatal(err)
+	}
+	return b
+}
+
+// seriesLast encodes a 2.0 request whose last series has two labels that
+// sort before "tenant", after labels that sort after it, a sample and
+// metadata; with long, the last value's ref takes two bytes. With pad >= 0
+// a symbol of pad bytes follows the series.
+func seriesLast(t *testing.T, after int, long bool, pad int) []byte {
+	t.Helper()
+	req := writev2.Request{Symbols: []string{"", "__name__", "up", "job", "j"}}
+	ts := writev2.TimeSeries{
+		LabelsRefs: []uint32{1, 2, 3, 4},
+		Samples:    []writev2.Sample{{Value: 1, Timestamp: 1700000000000}},
+		Metadata:   writev2.Metadata{Type: writev2.Metadata_METRIC_TYPE_GAUGE, HelpRef: 2},
+	}
+	for i := range after {
+		ts.LabelsRefs = append(ts.LabelsRefs, uint32(len(req.Symbols)), 4)
+		req.Symbols = append(req.Symbols, fmt.Sprintf("z%02d", i))
+	}
+	if long {
+		for len(req.Symbols) <= 128 {
+			req.Symbols = append(req.Symbols, fmt.Sprintf("filler%03d", len(req.Symbols)))
+		}
+		ts.LabelsRefs[len(ts.LabelsRefs)-1] = 128
+	}
+	req.Timeseries = []writev2.TimeSeries{{LabelsRefs: []uint32{1, 2}}, ts}
+	b, err := req.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pad >= 0 {
+		b = appendBytesField(b, keyV2Symbol, []byte(strings.Repeat("p", pad)))
 	}
 	return b
 }

@@ -202,7 +202,7 @@ func (r *rewriter) rewriteV2(dst []byte) ([]byte, error) {
 		}
 		prev = f.end
 		if r.seen == nil {
-			if d, ok := r.fastSeriesV2(dst, src[f.start:f.end]); ok {
+			if d, ok := r.fastSeriesV2(dst, src[f.start:f.end], len(src)-f.start); ok {
 				dst = d
 				continue
 			}
