@@ -45,7 +45,14 @@ func (r *rewriter) fastSeriesV1(dst, src []byte, start, end int) ([]byte, bool) 
 	dst = append(dst, keyV1Timeseries)
 	dst = appendVarint(dst, uint64(end-start+len(entry)))
 	dst = append(dst, src[start:ins]...)
-	dst = append(dst, entry...)
+	if at := len(dst); len(entry) <= 32 && cap(entry) >= 32 && cap(dst)-at >= 32 {
+		// The stamped label with one fixed-size move rather than a call
+		// of memmove; the rest of the series overwrites what lies past it.
+		move32(unsafe.Add(unsafe.Pointer(unsafe.SliceData(dst)), at), unsafe.Pointer(unsafe.SliceData(entry)))
+		dst = dst[:at+len(entry)]
+	} else {
+		dst = append(dst, entry...)
+	}
 	return append(dst, src[ins:end]...), true
 }
 

@@ -40,6 +40,7 @@ func (r *rewriter) rewriteV1(dst []byte) ([]byte, error) {
 		dst = slices.Grow(dst, len(src)+len(src)/8+64)
 	}
 	r.sc.entry = appendLabel(r.sc.entry[:0], r.ln, r.val)
+	r.sc.entry = slices.Grow(r.sc.entry, 32) // fastSeriesV1 moves 32 bytes of it
 	r.lnPrefix = namePrefix(r.ln)
 	run := -1 // start of bytes to copy as they are
 	idx := 0
