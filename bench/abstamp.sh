@@ -8,6 +8,10 @@
 # Identical code measures new/old 0.98-1.03 this way.
 #
 #   bench/abstamp.sh HEAD~1 5
+#
+# BenchmarkSplitNewOverOld does the same for a caller that writes for
+# several tenants (LabelValues, then a Rewrite per tenant with Only);
+# BENCH=SplitNewOverOld runs only that one.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -76,6 +80,66 @@ func BenchmarkNewOverOld(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSplitNewOverOld measures the path of a caller that writes for
+// several tenants: LabelValues, then one Rewrite per value with Only.
+func BenchmarkSplitNewOverOld(b *testing.B) {
+	p := rwgen.New(rwgen.Config{Seed: 1, TenantLabel: "tenant", TenantValues: []string{"acme", "globex"}}).Next()
+	cases := []struct {
+		name      string
+		body      []byte
+		in, out   stamp.Version
+		oin, oout old.Version
+	}{
+		{"v1", p.V1, stamp.V1, stamp.V1, old.V1, old.V1},
+		{"v2", p.V2, stamp.V2, stamp.V2, old.V2, old.V2},
+		{"v2-to-v1", p.V2, stamp.V2, stamp.V1, old.V2, old.V1},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			var o1, o2, all1, all2 []byte
+			var to, tn int64
+			k := 0
+			for b.Loop() {
+				k++
+				for j := range 2 {
+					t0 := cputime.Thread()
+					if (j+k)%2 == 0 {
+						all1 = all1[:0]
+						vs, err := old.LabelValues(c.body, c.oin, "tenant")
+						if err != nil {
+							b.Fatal(err)
+						}
+						for _, v := range vs {
+							o1, _, _ = old.Rewrite(o1, c.body, c.oin, old.Options{LabelName: "tenant", Value: v, Only: &v, Output: c.oout})
+							all1 = append(all1, o1...)
+						}
+						to += cputime.Thread() - t0
+					} else {
+						all2 = all2[:0]
+						vs, err := stamp.LabelValues(c.body, c.in, "tenant")
+						if err != nil {
+							b.Fatal(err)
+						}
+						for _, v := range vs {
+							o2, _, _ = stamp.Rewrite(o2, c.body, c.in, stamp.Options{LabelName: "tenant", Value: v, Only: &v, Output: c.out})
+							all2 = append(all2, o2...)
+						}
+						tn += cputime.Thread() - t0
+					}
+				}
+			}
+			if !bytes.Equal(all1, all2) {
+				b.Fatal("old and new outputs differ")
+			}
+			b.ReportMetric(float64(tn)/float64(to), "new/old")
+			b.ReportMetric(float64(to)/float64(b.N), "old-cpu-ns/op")
+			b.ReportMetric(float64(tn)/float64(b.N), "new-cpu-ns/op")
+		})
+	}
+}
 GO
 sed -i "s|ABDIR|$(basename "$dir")|" "$dir/ab_test.go"
-cd "$root" && go test -run '^$' -bench NewOverOld -count "$count" "./$(basename "$dir")/"
+cd "$root" && go test -run '^$' -bench "${BENCH:-NewOverOld}" -count "$count" "./$(basename "$dir")/"

@@ -20,7 +20,7 @@ import (
 // samples. It reads the series within the whole request so that it can load
 // 8 bytes at a time past the end of the series.
 func (r *rewriter) fastSeriesV1(dst, src []byte, start, end int) ([]byte, bool) {
-	i, ins, ok := labelsV1(src, start, end, r.lnPrefix, r.ln)
+	i, ins, at, ok := labelsV1(src, start, end, r.lnPrefix, r.ln)
 	if !ok {
 		return dst, false
 	}
@@ -35,6 +35,12 @@ func (r *rewriter) fastSeriesV1(dst, src []byte, start, end int) ([]byte, bool) 
 	}
 	if i != end {
 		return dst, false
+	}
+	if at >= 0 {
+		return r.labeledV1(dst, src, start, end, at, ins, samples)
+	}
+	if r.seen != nil {
+		return dst, r.collect(0, true, nil)
 	}
 	if r.only != nil && *r.only != "" {
 		return dst, true // valid, and not selected
@@ -56,6 +62,32 @@ func (r *rewriter) fastSeriesV1(dst, src []byte, start, end int) ([]byte, bool) 
 	return append(dst, src[ins:end]...), true
 }
 
+// labeledV1 handles a series src[start:end] that fastSeriesV1 took apart
+// and found to carry one LabelName label, at offset at: the series of a
+// caller that splits its requests by tenant. It collects the value for
+// LabelValues, leaves the series out when Options.Only selects another
+// value, and copies the series unchanged when the label has the stamped
+// value and stands where it sorts (ins comes right after it). Anything
+// else (the policy, a label out of place) is the general path's.
+func (r *rewriter) labeledV1(dst, src []byte, start, end, at, ins, samples int) ([]byte, bool) {
+	l, n := int(src[at+1]), int(src[at+3])
+	value := src[at+6+n : at+2+l]
+	if r.seen != nil {
+		return dst, r.collect(1, true, value)
+	}
+	if r.only != nil && string(value) != *r.only {
+		return dst, true // valid, and not selected
+	}
+	if string(value) != r.val || ins != at+2+l {
+		return dst, false
+	}
+	r.st.Series++
+	r.st.Samples += samples
+	dst = append(dst, keyV1Timeseries)
+	dst = appendVarint(dst, uint64(end-start))
+	return append(dst, src[start:end]...), true
+}
+
 // prefixMask[n] keeps the first min(n, 4) bytes of a big-endian uint32.
 var prefixMask = func() (m [256]uint32) {
 	for n := range m {
@@ -65,11 +97,12 @@ var prefixMask = func() (m [256]uint32) {
 }()
 
 // labelsV1 walks the labels at src[i:end], each 0a l 0a n name 12 m value
-// with l, n, m < 0x80 and n+m+4 == l, and returns where they end and where
-// the label ln goes: before the first name that sorts after it. It says !ok
-// for any other layout, a label named ln, or fewer than 8 bytes left in src.
-func labelsV1(src []byte, i, end int, prefix uint32, ln string) (next, ins int, ok bool) {
-	ins = -1
+// with l, n, m < 0x80 and n+m+4 == l, and returns where they end, where the
+// label ln goes (before the first name that sorts after it) and where a
+// label named ln is (-1 for none). It says !ok for any other layout, two
+// labels named ln, or fewer than 8 bytes left in src.
+func labelsV1(src []byte, i, end int, prefix uint32, ln string) (next, ins, at int, ok bool) {
+	ins, at = -1, -1
 	for {
 		var rare bool
 		if i, ins, rare, ok = labelsV1Run(src, i, end, prefix, ins); !ok || !rare {
@@ -79,20 +112,22 @@ func labelsV1(src []byte, i, end int, prefix uint32, ln string) (next, ins int, 
 		l, n := int(src[i+1]), int(src[i+3])
 		name := string(src[i+4 : i+4+n])
 		if name == ln {
-			return 0, 0, false // the general path applies the policy
-		}
-		if ins < 0 && name > ln {
+			if at >= 0 {
+				return 0, 0, 0, false // the general path sorts out duplicates
+			}
+			at = i
+		} else if ins < 0 && name > ln {
 			ins = i
 		}
 		i += 2 + l
 	}
 	if !ok {
-		return 0, 0, false
+		return 0, 0, 0, false
 	}
 	if ins < 0 {
 		ins = i
 	}
-	return i, ins, true
+	return i, ins, at, true
 }
 
 // labelsV1Run does the work of labelsV1 until the labels end or a name
@@ -157,9 +192,15 @@ func (r *rewriter) fastSeriesV2(dst, s []byte, room int) ([]byte, bool) {
 	if r.pairLen < 0 {
 		return dst, false
 	}
-	pe, ins, sample, meta, ok := r.fastLayoutV2(s)
+	pe, ins, eq, sample, meta, ok := r.fastLayoutV2(s)
 	if !ok {
 		return dst, false
+	}
+	if eq >= 0 {
+		return r.labeledV2(dst, s, ins, eq, sample, meta)
+	}
+	if r.seen != nil {
+		return dst, r.collect(0, true, nil)
 	}
 	if r.only != nil && *r.only != "" {
 		return dst, true // valid, and not selected
@@ -214,36 +255,82 @@ func (r *rewriter) fastSeriesV2(dst, s []byte, room int) ([]byte, bool) {
 	return dst[:at+k], true
 }
 
+// labeledV2 handles a 2.0 series s that fastLayoutV2 took apart and found
+// to carry one pair named LabelName, at offset at of its refs: the series of
+// a caller that splits its requests by tenant. It collects the value for
+// LabelValues, leaves the series out when Options.Only selects another
+// value, and copies the series unchanged when the value is the stamped one
+// and the pair stands where it sorts (ins comes right after it). Anything
+// else (the policy, a pair out of place) is the general path's.
+func (r *rewriter) labeledV2(dst, s []byte, ins, at int, sample span, meta metaFields) ([]byte, bool) {
+	value, end := r.valueRefAt(s[2:], at)
+	if r.seen != nil {
+		return dst, r.collect(1, true, r.sym(value))
+	}
+	f := r.sc.flags[value]
+	if r.only != nil && f&fOnly == 0 {
+		return dst, true // valid, and not selected
+	}
+	if f&fValue == 0 || ins != end {
+		return dst, false
+	}
+	r.st.Series++
+	if sample.start >= 0 {
+		r.st.Samples++
+	}
+	if !meta.empty() {
+		r.st.Metadata++
+	}
+	dst = append(dst, keyV2Timeseries)
+	dst = appendVarint(dst, uint64(len(s)))
+	return append(dst, s...), true
+}
+
+// valueRefAt decodes the pair of one- or two-byte refs (checked by
+// fastRefsV2) at p[at:] and returns its value ref and where the pair ends.
+func (r *rewriter) valueRefAt(p []byte, at int) (value uint32, end int) {
+	q := at + 1
+	if p[at] >= 0x80 {
+		q++
+	}
+	if c := p[q]; c < 0x80 {
+		return uint32(c), q + 1
+	}
+	return uint32(p[q]&0x7f) | uint32(p[q+1])<<7, q + 2
+}
+
 // fastRefsV2 checks the one packed labels_refs field that starts a 2.0
-// series laid out as senders write it, and returns where it ends and the
-// offset in its refs where the stamped pair goes.
-func (r *rewriter) fastRefsV2(s []byte) (pe, ins int, ok bool) {
+// series laid out as senders write it, and returns where it ends, the
+// offset in its refs where the stamped pair goes and the offset of a pair
+// named LabelName (-1 for none).
+func (r *rewriter) fastRefsV2(s []byte) (pe, ins, at int, ok bool) {
+	at = -1
 	if len(s) < 2 || s[0] != keyV2LabelsRefs || s[1] >= 0x80 {
-		return 0, 0, false
+		return 0, 0, 0, false
 	}
 	pe = 2 + int(s[1])
 	if pe > len(s) {
-		return 0, 0, false
+		return 0, 0, 0, false
 	}
 	if pe > 66 {
 		ins, ok = r.pairsBytewise(s[2:pe])
 	} else if ends, inRange, valid := refsMask(s, pe, r.t2); !valid {
-		return 0, 0, false
+		return 0, 0, 0, false
 	} else if !inRange || r.smallTable || r.hasEQ {
-		ins, ok = r.pairsWalk(s[2:pe], ends)
+		ins, at, ok = r.pairsWalk(s[2:pe], ends)
 	} else {
 		ins, ok = r.insertionPoint(s[2:pe], ends), true
 	}
-	return pe, ins, ok
+	return pe, ins, at, ok
 }
 
 // fastLayoutV2 checks a 2.0 series laid out as senders write it: one
 // packed labels_refs field, then a sample and metadata, each optional. It
-// returns where the refs end, where the stamped pair goes in them, the
-// sample's payload (start -1 without one) and the metadata's type,
+// returns where the refs end, where the stamped pair goes in them, where a
+// pair named LabelName is in them (-1 for none), the sample's payload (start -1 without one) and the metadata's type,
 // help_ref and unit_ref.
-func (r *rewriter) fastLayoutV2(s []byte) (pe, ins int, sample span, meta metaFields, ok bool) {
-	if pe, ins, ok = r.fastRefsV2(s); !ok {
+func (r *rewriter) fastLayoutV2(s []byte) (pe, ins, at int, sample span, meta metaFields, ok bool) {
+	if pe, ins, at, ok = r.fastRefsV2(s); !ok {
 		return
 	}
 	i := pe
@@ -251,21 +338,21 @@ func (r *rewriter) fastLayoutV2(s []byte) (pe, ins int, sample span, meta metaFi
 	if i+1 < len(s) && s[i] == keyV2Sample && s[i+1] < 0x80 {
 		e := i + 2 + int(s[i+1])
 		if e > len(s) || !fastSample(s, i+2, e) {
-			return pe, ins, sample, meta, false
+			return pe, ins, at, sample, meta, false
 		}
 		sample, i = span{i + 2, e}, e
 	}
 	if i+1 < len(s) && s[i] == keyV2Metadata && s[i+1] < 0x80 {
 		e := i + 2 + int(s[i+1])
 		if e > len(s) {
-			return pe, ins, sample, meta, false
+			return pe, ins, at, sample, meta, false
 		}
 		if meta, ok = r.fastMetadata(s[i+2 : e]); !ok {
 			return
 		}
 		i = e
 	}
-	return pe, ins, sample, meta, i == len(s)
+	return pe, ins, at, sample, meta, i == len(s)
 }
 
 // fastSeriesV2toV1 translates a 2.0 series laid out as fastSeriesV2 takes
@@ -273,11 +360,23 @@ func (r *rewriter) fastLayoutV2(s []byte) (pe, ins int, sample span, meta metaFi
 // in place, the sample without its start timestamp, the metadata recorded
 // for its family.
 func (r *rewriter) fastSeriesV2toV1(dst, s []byte) ([]byte, bool) {
-	pe, ins, sample, meta, ok := r.fastLayoutV2(s)
+	pe, ins, skip, sample, meta, ok := r.fastLayoutV2(s)
 	if !ok {
 		return dst, false
 	}
-	if r.only != nil && *r.only != "" {
+	if skip >= 0 {
+		// A pair named LabelName (a caller that splits by tenant): left out
+		// by Only, or dropped and stamped anew when it has the stamped
+		// value; the policy is the general path's.
+		value, _ := r.valueRefAt(s[2:], skip)
+		f := r.sc.flags[value]
+		if r.only != nil && f&fOnly == 0 {
+			return dst, true // valid, and not selected
+		}
+		if f&fValue == 0 {
+			return dst, false
+		}
+	} else if r.only != nil && *r.only != "" {
 		return dst, true // valid, and not selected
 	}
 	r.st.Series++
@@ -285,7 +384,7 @@ func (r *rewriter) fastSeriesV2toV1(dst, s []byte) ([]byte, bool) {
 	at := len(dst)
 	dst = append(dst, 0, 0) // most series need two bytes of length
 	var metricName int
-	dst, metricName = r.labelsV2toV1(dst, s[2:pe], ins)
+	dst, metricName = r.labelsV2toV1(dst, s[2:pe], ins, skip)
 	if sample.start >= 0 {
 		// fastSample checked the layout: the value, if any, the timestamp,
 		// and the start timestamp, if any, which 1.0 does not have.
@@ -305,12 +404,12 @@ func (r *rewriter) fastSeriesV2toV1(dst, s []byte) ([]byte, bool) {
 }
 
 // labelsV2toV1 appends the 1.0 labels that the refs p name, with the stamped
-// label at offset ins of p. fastRefsV2 checked p: one- or two-byte varints,
+// label at offset ins of p and without the pair at offset skip (-1: none). fastRefsV2 checked p: one- or two-byte varints,
 // in pairs, all in the symbol table; ins is the start of a pair or len(p).
 // It also returns the value ref of the first pair named like a metric name
 // (-1 for none), the family that addFamily records metadata for. The loop
 // is a function of its own so that its state stays in registers.
-func (r *rewriter) labelsV2toV1(dst, p []byte, ins int) (_ []byte, metricName int) {
+func (r *rewriter) labelsV2toV1(dst, p []byte, ins, skip int) (_ []byte, metricName int) {
 	syms, flags, src := r.sc.syms, r.sc.flags, r.src
 	metricName = -1
 	for q := 0; ; {
@@ -321,6 +420,7 @@ func (r *rewriter) labelsV2toV1(dst, p []byte, ins int) (_ []byte, metricName in
 			return dst, metricName
 		}
 		var nr, vr int
+		start := q
 		if c := p[q]; c < 0x80 {
 			nr, q = int(c), q+1
 		} else {
@@ -330,6 +430,9 @@ func (r *rewriter) labelsV2toV1(dst, p []byte, ins int) (_ []byte, metricName in
 			vr, q = int(c), q+1
 		} else {
 			vr, q = int(c&0x7f)|int(p[q+1])<<7, q+2
+		}
+		if start == skip {
+			continue
 		}
 		if metricName < 0 && flags[nr]&fMetricName != 0 {
 			metricName = vr
@@ -506,11 +609,12 @@ func refAt(p []byte, start, end int) uint32 {
 }
 
 // pairsWalk checks every pair of refs whose ends refsMask found: each ref in
-// range and no name LabelName. It returns the insertion point.
-func (r *rewriter) pairsWalk(p []byte, ends uint64) (ins int, ok bool) {
+// range and at most one name LabelName. It returns the insertion point and
+// the offset of the pair named LabelName (-1 for none).
+func (r *rewriter) pairsWalk(p []byte, ends uint64) (ins, at int, ok bool) {
 	flags := r.sc.flags
 	nsym := uint32(len(flags))
-	ins = -1
+	ins, at = -1, -1
 	prev := -1
 	for ends != 0 {
 		ne := bits.TrailingZeros64(ends)
@@ -519,13 +623,15 @@ func (r *rewriter) pairsWalk(p []byte, ends uint64) (ins int, ok bool) {
 		ends &= ends - 1
 		n, val := refAt(p, prev+1, ne), refAt(p, ne+1, v)
 		if max(n, val) >= nsym {
-			return 0, false
+			return 0, 0, false
 		}
 		if f := flags[n]; f&(fEQ|fGT) != 0 {
 			if f&fEQ != 0 {
-				return 0, false
-			}
-			if ins < 0 {
+				if at >= 0 {
+					return 0, 0, false // the general path sorts out duplicates
+				}
+				at = prev + 1
+			} else if ins < 0 {
 				ins = prev + 1
 			}
 		}
@@ -534,7 +640,7 @@ func (r *rewriter) pairsWalk(p []byte, ends uint64) (ins int, ok bool) {
 	if ins < 0 {
 		ins = len(p)
 	}
-	return ins, true
+	return ins, at, true
 }
 
 // pairsBytewise checks long label sets, one varint at a time.

@@ -51,6 +51,9 @@ func TestReadsStayInTheRequest(t *testing.T) {
 		src  []byte
 	}{
 		{"v1", V1, p.V1[:4096]},
+		// Series that carry the tenant label already, as a caller that
+		// splits its requests by tenant sends them.
+		{"v1 labeled", V1, rwgen.New(rwgen.Config{Seed: 3, TenantLabel: "tenant", TenantValues: []string{"team-a", "team-b"}}).Next().V1[:4096]},
 		{"v2", V2, p.V2[:4096]},
 		// Series that end with their labels, the last ones shorter than
 		// one 8-byte load.
@@ -111,9 +114,17 @@ func TestReadsStayInTheRequest(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			guarded := guardPage(t, len(c.src))
+			// Only selecting the stamped value (6) and another one (10) for
+			// the requests that carry tenant labels; the rest, fewer modes
+			// to keep the test quick.
+			modes := []uint8{0, 5, 17}
+			if strings.Contains(c.name, "labeled") {
+				modes = []uint8{0, 6, 10}
+			}
 			for n := range len(c.src) + 1 {
 				src := guarded(c.src[:n])
-				for _, mode := range []uint8{0, 5, 17} {
+				_, _ = LabelValues(src, c.in, "tenant")
+				for _, mode := range modes {
 					o := fuzzOptions(mode, 0)
 					got, st, err := Rewrite(nil, src, c.in, o)
 					if c.in == V1 {

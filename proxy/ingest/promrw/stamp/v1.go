@@ -45,7 +45,7 @@ func (r *rewriter) rewriteV1(dst []byte) ([]byte, error) {
 	run := -1 // start of bytes to copy as they are
 	idx := 0
 	for i := 0; i < len(src); {
-		if run < 0 && r.seen == nil {
+		if run < 0 || r.seen != nil {
 			// Runs of series that the fast path takes, without the
 			// general field loop around each.
 			dst, i, idx = r.fastRunV1(dst, i, idx)
@@ -129,10 +129,8 @@ func (r *rewriter) fastRunV1(dst []byte, i, idx int) ([]byte, int, int) {
 
 // seriesV1 appends the stamped series s, found at offset base of the request.
 func (r *rewriter) seriesV1(dst, s []byte, base, idx int) ([]byte, error) {
-	if r.seen == nil {
-		if d, ok := r.fastSeriesV1(dst, r.src, base, base+len(s)); ok {
-			return d, nil
-		}
+	if d, ok := r.fastSeriesV1(dst, r.src, base, base+len(s)); ok {
+		return d, nil
 	}
 	in, err := r.scanV1(s, base, idx)
 	if err != nil {

@@ -201,11 +201,9 @@ func (r *rewriter) rewriteV2(dst []byte) ([]byte, error) {
 			dst = append(dst, src[prev:f.key]...)
 		}
 		prev = f.end
-		if r.seen == nil {
-			if d, ok := r.fastSeriesV2(dst, src[f.start:f.end], len(src)-f.start); ok {
-				dst = d
-				continue
-			}
+		if d, ok := r.fastSeriesV2(dst, src[f.start:f.end], len(src)-f.start); ok {
+			dst = d
+			continue
 		}
 		var err error
 		if dst, err = r.seriesV2(dst, src[f.start:f.end], f.start, idx); err != nil {
