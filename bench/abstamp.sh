@@ -39,44 +39,64 @@ import (
 	"github.com/tenantgate/tenantgate/ABDIR/old"
 )
 
-func BenchmarkNewOverOld(b *testing.B) {
-	p := rwgen.Generate(1)
-	cases := []struct {
-		name     string
-		body     []byte
-		in, out  stamp.Version
-		oin, oout old.Version
-	}{
+// abCase is one request and the versions it is rewritten from and to, in
+// both packages' terms.
+type abCase struct {
+	name      string
+	body      []byte
+	in, out   stamp.Version
+	oin, oout old.Version
+}
+
+func abCases(p *rwgen.Payload) []abCase {
+	return []abCase{
 		{"v1", p.V1, stamp.V1, stamp.V1, old.V1, old.V1},
 		{"v2", p.V2, stamp.V2, stamp.V2, old.V2, old.V2},
 		{"v2-to-v1", p.V2, stamp.V2, stamp.V1, old.V2, old.V1},
 	}
-	for _, c := range cases {
+}
+
+// alternate runs oldOp and newOp in turns, swapping which goes first every
+// iteration, checks that their last outputs are identical, and reports
+// new/old in thread CPU time.
+func alternate(b *testing.B, oldOp, newOp func() []byte) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var o1, o2 []byte
+	var to, tn int64
+	k := 0
+	for b.Loop() {
+		k++
+		for j := range 2 {
+			t0 := cputime.Thread()
+			if (j+k)%2 == 0 {
+				o1 = oldOp()
+				to += cputime.Thread() - t0
+			} else {
+				o2 = newOp()
+				tn += cputime.Thread() - t0
+			}
+		}
+	}
+	if !bytes.Equal(o1, o2) {
+		b.Fatal("old and new outputs differ")
+	}
+	b.ReportMetric(float64(tn)/float64(to), "new/old")
+	b.ReportMetric(float64(to)/float64(b.N), "old-cpu-ns/op")
+	b.ReportMetric(float64(tn)/float64(b.N), "new-cpu-ns/op")
+}
+
+func BenchmarkNewOverOld(b *testing.B) {
+	for _, c := range abCases(rwgen.Generate(1)) {
 		b.Run(c.name, func(b *testing.B) {
-			runtime.LockOSThread()
-			defer runtime.UnlockOSThread()
 			var o1, o2 []byte
-			var to, tn int64
-			k := 0
-			for b.Loop() {
-				k++
-				for j := range 2 {
-					t0 := cputime.Thread()
-					if (j+k)%2 == 0 {
-						o1, _, _ = old.Rewrite(o1, c.body, c.oin, old.Options{LabelName: "tenant", Value: "acme", Output: c.oout})
-						to += cputime.Thread() - t0
-					} else {
-						o2, _, _ = stamp.Rewrite(o2, c.body, c.in, stamp.Options{LabelName: "tenant", Value: "acme", Output: c.out})
-						tn += cputime.Thread() - t0
-					}
-				}
-			}
-			if !bytes.Equal(o1, o2) {
-				b.Fatal("old and new outputs differ")
-			}
-			b.ReportMetric(float64(tn)/float64(to), "new/old")
-			b.ReportMetric(float64(to)/float64(b.N), "old-cpu-ns/op")
-			b.ReportMetric(float64(tn)/float64(b.N), "new-cpu-ns/op")
+			alternate(b, func() []byte {
+				o1, _, _ = old.Rewrite(o1, c.body, c.oin, old.Options{LabelName: "tenant", Value: "acme", Output: c.oout})
+				return o1
+			}, func() []byte {
+				o2, _, _ = stamp.Rewrite(o2, c.body, c.in, stamp.Options{LabelName: "tenant", Value: "acme", Output: c.out})
+				return o2
+			})
 		})
 	}
 }
@@ -85,58 +105,32 @@ func BenchmarkNewOverOld(b *testing.B) {
 // several tenants: LabelValues, then one Rewrite per value with Only.
 func BenchmarkSplitNewOverOld(b *testing.B) {
 	p := rwgen.New(rwgen.Config{Seed: 1, TenantLabel: "tenant", TenantValues: []string{"acme", "globex"}}).Next()
-	cases := []struct {
-		name      string
-		body      []byte
-		in, out   stamp.Version
-		oin, oout old.Version
-	}{
-		{"v1", p.V1, stamp.V1, stamp.V1, old.V1, old.V1},
-		{"v2", p.V2, stamp.V2, stamp.V2, old.V2, old.V2},
-		{"v2-to-v1", p.V2, stamp.V2, stamp.V1, old.V2, old.V1},
-	}
-	for _, c := range cases {
+	for _, c := range abCases(p) {
 		b.Run(c.name, func(b *testing.B) {
-			runtime.LockOSThread()
-			defer runtime.UnlockOSThread()
 			var o1, o2, all1, all2 []byte
-			var to, tn int64
-			k := 0
-			for b.Loop() {
-				k++
-				for j := range 2 {
-					t0 := cputime.Thread()
-					if (j+k)%2 == 0 {
-						all1 = all1[:0]
-						vs, err := old.LabelValues(c.body, c.oin, "tenant")
-						if err != nil {
-							b.Fatal(err)
-						}
-						for _, v := range vs {
-							o1, _, _ = old.Rewrite(o1, c.body, c.oin, old.Options{LabelName: "tenant", Value: v, Only: &v, Output: c.oout})
-							all1 = append(all1, o1...)
-						}
-						to += cputime.Thread() - t0
-					} else {
-						all2 = all2[:0]
-						vs, err := stamp.LabelValues(c.body, c.in, "tenant")
-						if err != nil {
-							b.Fatal(err)
-						}
-						for _, v := range vs {
-							o2, _, _ = stamp.Rewrite(o2, c.body, c.in, stamp.Options{LabelName: "tenant", Value: v, Only: &v, Output: c.out})
-							all2 = append(all2, o2...)
-						}
-						tn += cputime.Thread() - t0
-					}
+			alternate(b, func() []byte {
+				vs, err := old.LabelValues(c.body, c.oin, "tenant")
+				if err != nil {
+					b.Fatal(err)
 				}
-			}
-			if !bytes.Equal(all1, all2) {
-				b.Fatal("old and new outputs differ")
-			}
-			b.ReportMetric(float64(tn)/float64(to), "new/old")
-			b.ReportMetric(float64(to)/float64(b.N), "old-cpu-ns/op")
-			b.ReportMetric(float64(tn)/float64(b.N), "new-cpu-ns/op")
+				all1 = all1[:0]
+				for _, v := range vs {
+					o1, _, _ = old.Rewrite(o1, c.body, c.oin, old.Options{LabelName: "tenant", Value: v, Only: &v, Output: c.oout})
+					all1 = append(all1, o1...)
+				}
+				return all1
+			}, func() []byte {
+				vs, err := stamp.LabelValues(c.body, c.in, "tenant")
+				if err != nil {
+					b.Fatal(err)
+				}
+				all2 = all2[:0]
+				for _, v := range vs {
+					o2, _, _ = stamp.Rewrite(o2, c.body, c.in, stamp.Options{LabelName: "tenant", Value: v, Only: &v, Output: c.out})
+					all2 = append(all2, o2...)
+				}
+				return all2
+			})
 		})
 	}
 }
