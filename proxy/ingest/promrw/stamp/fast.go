@@ -327,8 +327,8 @@ func (r *rewriter) fastRefsV2(s []byte) (pe, ins, at int, ok bool) {
 // fastLayoutV2 checks a 2.0 series laid out as senders write it: one
 // packed labels_refs field, then a sample and metadata, each optional. It
 // returns where the refs end, where the stamped pair goes in them, where a
-// pair named LabelName is in them (-1 for none), the sample's payload (start -1 without one) and the metadata's type,
-// help_ref and unit_ref.
+// pair named LabelName is in them (-1 for none), the sample's payload
+// (start -1 without one) and the metadata's type, help_ref and unit_ref.
 func (r *rewriter) fastLayoutV2(s []byte) (pe, ins, at int, sample span, meta metaFields, ok bool) {
 	if pe, ins, at, ok = r.fastRefsV2(s); !ok {
 		return
@@ -404,8 +404,9 @@ func (r *rewriter) fastSeriesV2toV1(dst, s []byte) ([]byte, bool) {
 }
 
 // labelsV2toV1 appends the 1.0 labels that the refs p name, with the stamped
-// label at offset ins of p and without the pair at offset skip (-1: none). fastRefsV2 checked p: one- or two-byte varints,
-// in pairs, all in the symbol table; ins is the start of a pair or len(p).
+// label at offset ins of p and without the pair at offset skip (-1: none).
+// fastRefsV2 checked p: one- or two-byte varints, in pairs, all in the
+// symbol table; ins is the start of a pair or len(p).
 // It also returns the value ref of the first pair named like a metric name
 // (-1 for none), the family that addFamily records metadata for. The loop
 // is a function of its own so that its state stays in registers.
