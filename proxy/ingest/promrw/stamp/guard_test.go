@@ -54,7 +54,9 @@ func TestReadsStayInTheRequest(t *testing.T) {
 		// Series that carry the tenant label already, as a caller that
 		// splits its requests by tenant sends them.
 		{"v1 labeled", V1, rwgen.New(rwgen.Config{Seed: 3, TenantLabel: "tenant", TenantValues: []string{"team-a", "team-b"}}).Next().V1[:4096]},
-		{"v2", V2, p.V2[:4096]},
+		{"v2", V2, p.V2[:4096]}, // all symbols table: the table's parsing
+		// A whole real-shaped 2.0 request, small enough to try every prefix.
+		{"v2 small", V2, rwgen.New(rwgen.Config{Seed: 3, SeriesPerRequest: 20}).Next().V2},
 		// Series that end with their labels, the last ones shorter than
 		// one 8-byte load.
 		{"v1 labels last", V1, marshalV1(t, &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{
