@@ -83,9 +83,7 @@ func (r *rewriter) labeledV1(dst, src []byte, start, end, at, ins, samples int) 
 	}
 	r.st.Series++
 	r.st.Samples += samples
-	dst = append(dst, keyV1Timeseries)
-	dst = appendVarint(dst, uint64(end-start))
-	return append(dst, src[start:end]...), true
+	return appendBytesField(dst, keyV1Timeseries, src[start:end]), true
 }
 
 // prefixMask[n] keeps the first min(n, 4) bytes of a big-endian uint32.
@@ -263,7 +261,7 @@ func (r *rewriter) fastSeriesV2(dst, s []byte, room int) ([]byte, bool) {
 // and the pair stands where it sorts (ins comes right after it). Anything
 // else (the policy, a pair out of place) is the general path's.
 func (r *rewriter) labeledV2(dst, s []byte, ins, at int, sample span, meta metaFields) ([]byte, bool) {
-	value, end := r.valueRefAt(s[2:], at)
+	value, end := valueRefAt(s[2:], at)
 	if r.seen != nil {
 		return dst, r.collect(1, true, r.sym(value))
 	}
@@ -281,14 +279,12 @@ func (r *rewriter) labeledV2(dst, s []byte, ins, at int, sample span, meta metaF
 	if !meta.empty() {
 		r.st.Metadata++
 	}
-	dst = append(dst, keyV2Timeseries)
-	dst = appendVarint(dst, uint64(len(s)))
-	return append(dst, s...), true
+	return appendBytesField(dst, keyV2Timeseries, s), true
 }
 
 // valueRefAt decodes the pair of one- or two-byte refs (checked by
 // fastRefsV2) at p[at:] and returns its value ref and where the pair ends.
-func (r *rewriter) valueRefAt(p []byte, at int) (value uint32, end int) {
+func valueRefAt(p []byte, at int) (value uint32, end int) {
 	q := at + 1
 	if p[at] >= 0x80 {
 		q++
@@ -368,7 +364,7 @@ func (r *rewriter) fastSeriesV2toV1(dst, s []byte) ([]byte, bool) {
 		// A pair named LabelName (a caller that splits by tenant): left out
 		// by Only, or dropped and stamped anew when it has the stamped
 		// value; the policy is the general path's.
-		value, _ := r.valueRefAt(s[2:], skip)
+		value, _ := valueRefAt(s[2:], skip)
 		f := r.sc.flags[value]
 		if r.only != nil && f&fOnly == 0 {
 			return dst, true // valid, and not selected

@@ -162,9 +162,7 @@ func (r *rewriter) seriesV1(dst, s []byte, base, idx int) ([]byte, error) {
 	spans := r.sc.spans
 	if len(spans) == 1 && in.allValue && spans[0].end == in.insPos {
 		// Already stamped, in place: keep the series as it is.
-		dst = append(dst, keyV1Timeseries)
-		dst = appendVarint(dst, uint64(len(s)))
-		return append(dst, s...), nil
+		return appendBytesField(dst, keyV1Timeseries, s), nil
 	}
 	entry := r.sc.entry
 	n := len(s) + len(entry)

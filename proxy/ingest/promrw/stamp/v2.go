@@ -250,9 +250,7 @@ func (r *rewriter) seriesV2(dst, s []byte, base, idx int) ([]byte, error) {
 	if len(spans) == 1 && in.nTenant == 1 && in.allValue && in.insIdx >= 2 &&
 		r.sc.flags[refs[in.insIdx-2]]&fEQ != 0 && s[spans[0].start] == keyV2LabelsRefs {
 		// Already stamped, in place: keep the series as it is.
-		dst = append(dst, keyV2Timeseries)
-		dst = appendVarint(dst, uint64(len(s)))
-		return append(dst, s...), nil
+		return appendBytesField(dst, keyV2Timeseries, s), nil
 	}
 	// Re-encode the refs without the existing pairs and with the new one.
 	plen := len(pair)
