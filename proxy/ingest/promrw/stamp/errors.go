@@ -12,6 +12,26 @@ import (
 // A proxy maps it to 400 Bad Request.
 var ErrMalformed = errors.New("malformed remote-write request")
 
+// ErrTooLarge is the sentinel that every *TooLargeError matches with errors.Is.
+var ErrTooLarge = errors.New("rewritten remote-write request too large")
+
+// TooLargeError reports that the output would exceed Options.MaxOutput. A 2.0
+// request can be small and still name long symbols from many series, which
+// translation to 1.0 spells out in every one; a 1.0 request of many tiny
+// series grows by the stamped label in each.
+type TooLargeError struct {
+	// Limit is Options.MaxOutput.
+	Limit int
+}
+
+// Error names the limit.
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("the rewritten request would be larger than %d bytes", e.Limit)
+}
+
+// Is makes errors.Is(err, ErrTooLarge) true.
+func (e *TooLargeError) Is(target error) bool { return target == ErrTooLarge }
+
 // MalformedError reports invalid protobuf or an invalid remote-write request.
 type MalformedError struct {
 	// Offset is the byte offset in the decompressed request where the problem was found.

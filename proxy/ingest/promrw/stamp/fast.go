@@ -457,6 +457,9 @@ func (r *rewriter) labelsV2toV1(dst, p []byte, ins, skip int) (_ []byte, metricN
 		}
 		if n == 0 || m == 0 || n+m+4 >= 0x80 {
 			dst = appendLabel(dst, src[name.start:name.end], src[value.start:value.end])
+			if r.full(dst) {
+				return dst, metricName // translateV2 reports it
+			}
 			continue
 		}
 		// Both strings present and the label shorter than 128 bytes: every

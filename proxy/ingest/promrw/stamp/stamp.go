@@ -34,6 +34,7 @@ package stamp
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 )
@@ -96,6 +97,11 @@ type Options struct {
 	// Output is the version to emit; zero means the input version. V1 with V2
 	// input translates Remote-Write 2.0 into 1.0.
 	Output Version
+	// MaxOutput, when positive, bounds the output: Rewrite stops with a
+	// *TooLargeError (errors.Is ErrTooLarge) once the output grows past it,
+	// having allocated at most about MaxOutput plus one series. Zero means
+	// no bound.
+	MaxOutput int
 	// Only, when set, keeps only the series whose existing LabelName value equals
 	// *Only ("" selects the series without the label) and omits the rest
 	// without counting them. It splits one request into one per tenant.
@@ -156,6 +162,10 @@ func Rewrite(dst, src []byte, in Version, o Options) ([]byte, Stats, error) {
 		policy: o.Policy,
 		only:   o.Only,
 		sc:     sc,
+		max:    math.MaxInt,
+	}
+	if o.MaxOutput > 0 {
+		r.max = o.MaxOutput
 	}
 	var err error
 	switch {
@@ -192,7 +202,7 @@ func LabelValues(src []byte, in Version, labelName string) ([]string, error) {
 	defer putScratch(sc)
 	// The rewriters walk and check the request as for Rewrite, but with seen
 	// set they only collect values; val is unused.
-	r := rewriter{src: src, ln: labelName, val: "\x00", sc: sc, seen: map[string]struct{}{}}
+	r := rewriter{src: src, ln: labelName, val: "\x00", sc: sc, seen: map[string]struct{}{}, max: math.MaxInt}
 	var err error
 	if in == V1 {
 		_, err = r.rewriteV1(nil)
@@ -216,6 +226,8 @@ func checkOptions(in Version, o *Options) error {
 		return fmt.Errorf("%w: empty LabelName", ErrInvalidOptions)
 	case o.Value == "":
 		return fmt.Errorf("%w: empty Value", ErrInvalidOptions)
+	case o.MaxOutput < 0:
+		return fmt.Errorf("%w: negative MaxOutput", ErrInvalidOptions)
 	case o.Policy > Drop:
 		return fmt.Errorf("%w: unknown policy %d", ErrInvalidOptions, o.Policy)
 	case in != V1 && in != V2:
@@ -240,6 +252,7 @@ type rewriter struct {
 	seen   map[string]struct{} // LabelValues: the values seen; nothing is emitted
 	sc     *scratch
 	st     Stats
+	max    int // Options.MaxOutput, math.MaxInt for none
 
 	// 1.0 fast path state, set by rewriteV1.
 	lnPrefix uint32 // the first bytes of LabelName, see labelsV1
@@ -252,6 +265,14 @@ type rewriter struct {
 	pair       uint64 // the encoded ref pair to insert, little endian
 	pairLen    int
 }
+
+// full reports whether dst has grown past Options.MaxOutput. The loops
+// check it once a series, and the ones that spell out 2.0 symbols once a
+// label, so that the output stops within a series of the bound.
+func (r *rewriter) full(dst []byte) bool { return len(dst) > r.max }
+
+// tooLarge is the error for an output that grew past Options.MaxOutput.
+func (r *rewriter) tooLarge() error { return &TooLargeError{Limit: r.max} }
 
 // decision is what the policy and Only filter make of one series.
 type decision uint8

@@ -423,6 +423,7 @@ func TestOptionsErrors(t *testing.T) {
 		{"unknown policy", V1, Options{LabelName: "tenant", Value: "a", Policy: 7}},
 		{"unknown version", 3, Options{LabelName: "tenant", Value: "a"}},
 		{"1.0 to 2.0", V1, Options{LabelName: "tenant", Value: "a", Output: V2}},
+		{"negative MaxOutput", V1, Options{LabelName: "tenant", Value: "a", MaxOutput: -1}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if _, _, err := Rewrite(nil, nil, c.in, c.o); !errors.Is(err, ErrInvalidOptions) {

@@ -62,10 +62,13 @@ func (r *rewriter) translateV2(dst []byte) ([]byte, error) {
 	}
 	src := r.src
 	// A 1.0 body spells out every label: expect it to be a few times larger.
-	dst = slices.Grow(dst, 3*len(src)+64)
+	dst = slices.Grow(dst, min(3*len(src)+64, r.max))
 	r.sc.entry = appendLabel(r.sc.entry[:0], r.ln, r.val)
 	r.sc.meta = r.sc.meta[:0]
 	for idx, f := range r.sc.series {
+		if r.full(dst) {
+			return dst, r.tooLarge()
+		}
 		if d, ok := r.fastSeriesV2toV1(dst, src[f.start:f.end]); ok {
 			dst = d
 			continue
@@ -76,7 +79,13 @@ func (r *rewriter) translateV2(dst []byte) ([]byte, error) {
 		}
 	}
 	for _, m := range r.sc.meta {
+		if r.full(dst) {
+			return dst, r.tooLarge()
+		}
 		dst = r.appendMetadataV1(dst, m)
+	}
+	if r.full(dst) {
+		return dst, r.tooLarge()
 	}
 	r.st.Metadata = len(r.sc.meta)
 	return dst, nil
@@ -103,6 +112,9 @@ func (r *rewriter) seriesV2toV1(dst, s []byte, base, idx int) ([]byte, error) {
 		if k < len(refs) && flags[refs[k]]&fEQ == 0 {
 			dst = appendLabel(dst, r.sym(refs[k]), r.sym(refs[k+1]))
 		}
+		if r.full(dst) {
+			return dst, r.tooLarge()
+		}
 	}
 	for i := 0; i < len(s); {
 		num, _, vs, ve, _ := nextField(s, i) // checked by scanV2
@@ -120,6 +132,9 @@ func (r *rewriter) seriesV2toV1(dst, s []byte, base, idx int) ([]byte, error) {
 			dst = finishLen(dst, n-1, 1)
 		case v2Exemplars:
 			dst = r.appendExemplarV1(dst, s[vs:ve])
+			if r.full(dst) {
+				return dst, r.tooLarge()
+			}
 		}
 	}
 	r.addMetadata(in.meta, in.histograms > 0)
@@ -205,6 +220,9 @@ func (r *rewriter) appendExemplarV1(dst, b []byte) []byte {
 			}
 			dst = appendLabel(dst, r.sym(uint32(pending)), r.sym(uint32(v)))
 			pending = -1
+			if r.full(dst) {
+				return dst // the caller reports it
+			}
 		}
 	}
 	for i := 0; i < len(b); {

@@ -49,6 +49,9 @@ func (r *rewriter) rewriteV1(dst []byte) ([]byte, error) {
 			// Runs of series that the fast path takes, without the
 			// general field loop around each.
 			dst, i, idx = r.fastRunV1(dst, i, idx)
+			if r.full(dst) {
+				return dst, r.tooLarge()
+			}
 			if i == len(src) {
 				break
 			}
@@ -71,6 +74,9 @@ func (r *rewriter) rewriteV1(dst []byte) ([]byte, error) {
 			var serr error
 			if dst, serr = r.seriesV1(dst, src[vs:ve], vs, idx); serr != nil {
 				return dst, serr
+			}
+			if r.full(dst) {
+				return dst, r.tooLarge()
 			}
 			idx++
 		case v1Metadata:
@@ -97,6 +103,9 @@ func (r *rewriter) rewriteV1(dst []byte) ([]byte, error) {
 	if run >= 0 && r.seen == nil {
 		dst = append(dst, src[run:]...)
 	}
+	if r.full(dst) {
+		return dst, r.tooLarge()
+	}
 	return dst, nil
 }
 
@@ -105,7 +114,7 @@ func (r *rewriter) rewriteV1(dst []byte) ([]byte, error) {
 // index of the next series.
 func (r *rewriter) fastRunV1(dst []byte, i, idx int) ([]byte, int, int) {
 	src := r.src
-	for i+2 < len(src) && src[i] == keyV1Timeseries {
+	for i+2 < len(src) && src[i] == keyV1Timeseries && !r.full(dst) {
 		var n, vs int
 		if c := src[i+1]; c < 0x80 {
 			n, vs = int(c), i+2

@@ -201,6 +201,9 @@ func (r *rewriter) rewriteV2(dst []byte) ([]byte, error) {
 			dst = append(dst, src[prev:f.key]...)
 		}
 		prev = f.end
+		if r.full(dst) {
+			return dst, r.tooLarge()
+		}
 		if d, ok := r.fastSeriesV2(dst, src[f.start:f.end], len(src)-f.start); ok {
 			dst = d
 			continue
@@ -220,6 +223,9 @@ func (r *rewriter) rewriteV2(dst []byte) ([]byte, error) {
 			dst = appendVarint(dst, uint64(len(s)))
 			dst = append(dst, s...)
 		}
+	}
+	if r.full(dst) {
+		return dst, r.tooLarge()
 	}
 	return dst, nil
 }
