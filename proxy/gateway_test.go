@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -107,12 +108,14 @@ type received struct {
 }
 
 // fakeUpstream records remote-write requests. answer, when set, decides the
-// status for each request; by default it answers 204.
+// status for each request; by default it answers 204. header, when set,
+// gives headers for each answer.
 type fakeUpstream struct {
 	*httptest.Server
 	mu     sync.Mutex
 	got    []received
 	answer func(r *received) int
+	header func(r *received) http.Header
 }
 
 func newFakeUpstream(t *testing.T) *fakeUpstream {
@@ -134,11 +137,16 @@ func newFakeUpstream(t *testing.T) *fakeUpstream {
 		}
 		f.mu.Lock()
 		f.got = append(f.got, rec)
-		answer := f.answer
+		answer, header := f.answer, f.header
 		f.mu.Unlock()
 		code := http.StatusNoContent
 		if answer != nil {
 			code = answer(&rec)
+		}
+		if header != nil {
+			for k, v := range header(&rec) {
+				w.Header()[k] = v
+			}
 		}
 		w.WriteHeader(code)
 		if code >= 400 {
@@ -321,12 +329,30 @@ func TestRemoteWriteV2(t *testing.T) {
 		name      string
 		messages  string
 		wantCType string
+		upCounts  []string // the written counts the upstream answers with
+		want      []string // the written counts the sender gets
 	}{
-		{name: "translated for a 1.0-only upstream", messages: "", wantCType: "application/x-protobuf"},
-		{name: "passed as 2.0", messages: "[prometheus.WriteRequest, io.prometheus.write.v2.Request]", wantCType: ctV2},
+		{name: "translated for a 1.0-only upstream", messages: "", wantCType: "application/x-protobuf", want: []string{"2", "0", "0"}},
+		{name: "passed as 2.0", messages: "[prometheus.WriteRequest, io.prometheus.write.v2.Request]", wantCType: ctV2,
+			upCounts: []string{"2", "0", "0"}, want: []string{"2", "0", "0"}},
+		{name: "passed as 2.0, counts as the upstream says", messages: "[prometheus.WriteRequest, io.prometheus.write.v2.Request]", wantCType: ctV2,
+			upCounts: []string{"1", "0", "0"}, want: []string{"1", "0", "0"}},
+		// An upstream that takes 2.0 bodies and stores nothing (Thanos
+		// v0.42) says nothing: the sender must learn it, not be told 2.
+		{name: "passed as 2.0, no counts from the upstream", messages: "[prometheus.WriteRequest, io.prometheus.write.v2.Request]", wantCType: ctV2,
+			want: []string{"0", "0", "0"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			up := newFakeUpstream(t)
+			if tc.upCounts != nil {
+				up.header = func(*received) http.Header {
+					return http.Header{
+						"X-Prometheus-Remote-Write-Samples-Written":    {tc.upCounts[0]},
+						"X-Prometheus-Remote-Write-Histograms-Written": {tc.upCounts[1]},
+						"X-Prometheus-Remote-Write-Exemplars-Written":  {tc.upCounts[2]},
+					}
+				}
+			}
 			c := testConfig(t, up.URL, "")
 			if tc.messages != "" {
 				if err := yaml.Unmarshal([]byte(tc.messages), &c.Gateway.Metrics.Write.UpstreamMessages); err != nil {
@@ -341,12 +367,9 @@ func TestRemoteWriteV2(t *testing.T) {
 			if w.Code != http.StatusNoContent {
 				t.Fatalf("status %d: %s", w.Code, w.Body)
 			}
-			if got := w.Header().Get("X-Prometheus-Remote-Write-Samples-Written"); got != "2" {
-				t.Fatalf("samples written header %q, want 2", got)
-			}
-			for _, h := range []string{"X-Prometheus-Remote-Write-Histograms-Written", "X-Prometheus-Remote-Write-Exemplars-Written"} {
-				if w.Header().Get(h) != "0" {
-					t.Fatalf("%s = %q, want 0", h, w.Header().Get(h))
+			for i, h := range []string{"X-Prometheus-Remote-Write-Samples-Written", "X-Prometheus-Remote-Write-Histograms-Written", "X-Prometheus-Remote-Write-Exemplars-Written"} {
+				if got := w.Header().Get(h); got != tc.want[i] {
+					t.Fatalf("%s = %q, want %q", h, got, tc.want[i])
 				}
 			}
 			got := up.requests()
@@ -665,5 +688,127 @@ func TestTraceContextReachesTheUpstream(t *testing.T) {
 	}
 	if w.Header().Get("X-Request-ID") == "" {
 		t.Fatal("no X-Request-ID on the response")
+	}
+}
+
+// TestRemoteWriteOutputBound: a 2.0 request names a long symbol from every
+// series, which translation to 1.0 spells out in each. Within
+// max_decoded_bytes it goes through, after outgrowing the first guess of its
+// size; past it the sender gets 413 and nothing reaches the upstream.
+func TestRemoteWriteOutputBound(t *testing.T) {
+	long := strings.Repeat("v", 1000)
+	request := func(n int) []byte {
+		var series [][]string
+		for i := range n {
+			series = append(series, []string{"__name__", "up", "big", long, "job", strconv.Itoa(i)})
+		}
+		return v2Request(series...)
+	}
+	up := newFakeUpstream(t)
+	g, reg := newTestGateway(t, testConfig(t, up.URL, ""))
+
+	w := do(t, g.Handler(), call{token: tokAcme, ctype: ctV2, body: request(500)})
+	if w.Code != http.StatusNoContent || w.Header().Get("X-Prometheus-Remote-Write-Samples-Written") != "500" {
+		t.Fatalf("500 series: status %d, samples written %q: %s", w.Code, w.Header().Get("X-Prometheus-Remote-Write-Samples-Written"), w.Body)
+	}
+	if got := up.requests(); len(got) != 1 || len(got[0].v1.Timeseries) != 500 || got[0].v1.Timeseries[499].Labels[1].Value != long {
+		t.Fatalf("upstream got %d requests", len(got))
+	}
+
+	// 5,000 series of 1 KB labels: 5 MB in 1.0, over max_decoded_bytes
+	// (4 MiB here) from a request of about 80 KB decoded.
+	w = do(t, g.Handler(), call{token: tokAcme, ctype: ctV2, body: request(5000)})
+	if w.Code != http.StatusRequestEntityTooLarge || !strings.Contains(w.Body.String(), "max_decoded_bytes") ||
+		!strings.Contains(w.Body.String(), "translated to Remote-Write 1.0") {
+		t.Fatalf("5,000 series: status %d: %s", w.Code, w.Body)
+	}
+	if got := up.requests(); len(got) != 1 {
+		t.Fatalf("the refused request reached the upstream: %d requests", len(got))
+	}
+	if v := metricValue(t, reg, "tenantgate_remote_write_rejected_requests_total", "reason", "output_too_large"); v != 1 {
+		t.Fatalf("rejections for output_too_large = %v, want 1", v)
+	}
+	if g.inflight.Held() != 0 {
+		t.Fatalf("%d bytes still held after every request finished", g.inflight.Held())
+	}
+}
+
+// TestUpstreamRetryAfter: the upstream's Retry-After, in seconds or as an
+// HTTP date, reaches the sender with the upstream's 429 or 503.
+func TestUpstreamRetryAfter(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		status   int
+		value    string
+		min, max int
+	}{
+		{"503 in seconds", 503, "30", 30, 30},
+		{"429 in seconds", 429, "7", 7, 7},
+		{"429 as a date", 429, time.Now().Add(2 * time.Minute).UTC().Format(http.TimeFormat), 100, 121},
+		{"503 as a date in the past", 503, "Mon, 02 Jan 2006 15:04:05 GMT", 1, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			up := newFakeUpstream(t)
+			up.answer = func(*received) int { return tc.status }
+			up.header = func(*received) http.Header { return http.Header{"Retry-After": {tc.value}} }
+			g, _ := newTestGateway(t, testConfig(t, up.URL, ""))
+			w := do(t, g.Handler(), call{token: tokAcme, body: v1Request([]string{"__name__", "up"})})
+			ra, err := strconv.Atoi(w.Header().Get("Retry-After"))
+			if w.Code != tc.status || err != nil || ra < tc.min || ra > tc.max {
+				t.Fatalf("status %d Retry-After %q; want %d with %d-%d", w.Code, w.Header().Get("Retry-After"), tc.status, tc.min, tc.max)
+			}
+		})
+	}
+}
+
+// TestRemoteWriteSplitV2Counts: a split 2.0 request tells the sender the sum
+// of what each tenant's upstream request stored, as the upstream says it,
+// and on partial failure what was stored before it.
+func TestRemoteWriteSplitV2Counts(t *testing.T) {
+	up := newFakeUpstream(t)
+	var failGlobex bool
+	var mu sync.Mutex
+	up.answer = func(r *received) int {
+		mu.Lock()
+		defer mu.Unlock()
+		if r.tenant == "globex-upstream" && failGlobex {
+			return 503
+		}
+		return 204
+	}
+	up.header = func(r *received) http.Header {
+		// The upstream stores one sample fewer than it is sent.
+		return http.Header{"X-Prometheus-Remote-Write-Samples-Written": {strconv.Itoa(len(r.v2.Timeseries) - 1)}}
+	}
+	c := testConfig(t, up.URL, "")
+	c.Gateway.Metrics.Write.UpstreamMessages = []string{"prometheus.WriteRequest", "io.prometheus.write.v2.Request"}
+	g, _ := newTestGateway(t, c)
+	body := v2Request(
+		[]string{"__name__", "up", "job", "a", "tenant", "acme"},
+		[]string{"__name__", "up", "job", "b", "tenant", "globex"},
+		[]string{"__name__", "up", "job", "c", "tenant", "acme"},
+		[]string{"__name__", "up", "job", "d", "tenant", "globex"},
+		[]string{"__name__", "up", "job", "e", "tenant", "acme"},
+	)
+	mu.Lock()
+	failGlobex = true
+	mu.Unlock()
+	w := do(t, g.Handler(), call{token: tokMulti, ctype: ctV2, body: body})
+	if w.Code != http.StatusServiceUnavailable || w.Header().Get("X-Prometheus-Remote-Write-Samples-Written") != "2" {
+		t.Fatalf("partial failure: status %d, samples written %q, want 503 and 2 (acme's 3, less the one its upstream did not store)",
+			w.Code, w.Header().Get("X-Prometheus-Remote-Write-Samples-Written"))
+	}
+	mu.Lock()
+	failGlobex = false
+	mu.Unlock()
+	w = do(t, g.Handler(), call{token: tokMulti, ctype: ctV2, body: body})
+	if w.Code != http.StatusNoContent || w.Header().Get("X-Prometheus-Remote-Write-Samples-Written") != "3" {
+		t.Fatalf("retry: status %d, samples written %q, want 204 and 3 (2 + 1)", w.Code, w.Header().Get("X-Prometheus-Remote-Write-Samples-Written"))
+	}
+
+	// One series with two tenant labels belongs to no tenant.
+	w = do(t, g.Handler(), call{token: tokMulti, body: v1Request([]string{"__name__", "up", "tenant", "acme", "tenant", "globex"})})
+	if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), "two different tenant labels") {
+		t.Fatalf("two tenant labels: status %d: %s", w.Code, w.Body)
 	}
 }

@@ -183,6 +183,53 @@ tenants:
 	})
 }
 
+// TestRemoteWriteV2PassedToAReceiverThatDropsIt: tenantgate told that its
+// upstream takes Remote-Write 2.0 forwards 2.0 as it is. Thanos v0.42 takes
+// such a body with 2xx and stores nothing; the sender must learn that from
+// the written counts (none), as it would writing to Thanos directly, and not
+// be told by the gateway that everything was written.
+func TestRemoteWriteV2PassedToAReceiverThatDropsIt(t *testing.T) {
+	prom3 := harness.Bin(t, harness.EnvPrometheus3, "prometheus3")
+	th := harness.StartThanos(t, harness.ThanosOptions{})
+	tg := startTenantgate(t, fmt.Sprintf(`
+upstreams:
+  - name: thanos
+    url: %s
+    health_url: none
+metrics:
+  write:
+    upstream: thanos
+    upstream_messages: [prometheus.WriteRequest, io.prometheus.write.v2.Request]
+authn:
+  static_tokens:
+    - {name: umbrella-agent, token_sha256: %s}
+tenants:
+  - id: umbrella
+    grants: [{principals: [subject:static/umbrella-agent], signals: [metrics], access: [write]}]
+`, strings.TrimSuffix(th.RemoteWriteURL(), "/api/v1/receive"), sha256Hex(tokenUmbrella)))
+	p := harness.StartPrometheus(t, prom3, harness.PromConfig{
+		ExternalLabels: map[string]string{"agent": "rw2-passed"},
+		RemoteWrite: harness.RemoteWrite{URL: tg.URL + "/api/v1/receive", BearerToken: tokenUmbrella,
+			ProtobufMessage: harness.RemoteWriteV2},
+	})
+	var st harness.RemoteWriteStats
+	harness.Eventually(t, 90*time.Second, func() error {
+		st = p.RemoteWriteStats(t)
+		if st.SamplesFailed <= 0 {
+			return fmt.Errorf("the sender has not counted failed samples yet: %+v", st)
+		}
+		return nil
+	})
+	if got := th.Query(t, `count({agent="rw2-passed"})`, ""); len(got) != 0 {
+		t.Errorf("Thanos stored RW 2.0 samples (%v); the known gotcha is gone, update the README", got)
+	}
+	m := tg.Metrics(t, "tenantgate_remote_write_requests_total")
+	if sum(m, "tenantgate_remote_write_requests_total", `version="2.0"`, `code="2xx"`) <= 0 {
+		t.Errorf("no 2.0 request went through with a 2xx: %v", m)
+	}
+	t.Logf("sender stats: sent %v failed %v", st.SamplesSent, st.SamplesFailed)
+}
+
 // forgedFor returns the tenant an agent pretends to be.
 func forgedFor(agent string) string {
 	if agent == "acme" {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -144,8 +145,8 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, req *request) er
 		return httperr.New(http.StatusRequestEntityTooLarge, "decoded_too_large",
 			"snappy header declares %d decoded bytes, over the limit of %s", n, h.cfg.MaxDecodedBytes)
 	}
-	// The decoded body and its stamped copy are alive together.
-	work := 2*int64(n) + int64(len(req.body))
+	// The decoded body lives until the end; forward reserves its output.
+	work := int64(n) + int64(len(req.body))
 	if err := h.acquire(key, work); err != nil {
 		return err
 	}
@@ -180,8 +181,23 @@ func (h *Handler) serveSingle(w http.ResponseWriter, r *http.Request, req *reque
 
 // result is what one upstream request stored.
 type result struct {
-	stats  stamp.Stats
-	header http.Header // written-count headers the upstream sent, if any
+	stats   stamp.Stats
+	written written
+}
+
+// written is what a Remote-Write 2.0 sender is told was stored, in the
+// X-Prometheus-Remote-Write-*-Written headers.
+type written struct{ samples, histograms, exemplars int }
+
+func (a written) add(b written) written {
+	return written{a.samples + b.samples, a.histograms + b.histograms, a.exemplars + b.exemplars}
+}
+
+// setHeaders writes the counts for a 2.0 sender.
+func (c written) setHeaders(h http.Header) {
+	h.Set(headerSamplesWritten, strconv.Itoa(c.samples))
+	h.Set(headerHistogramsWritten, strconv.Itoa(c.histograms))
+	h.Set(headerExemplarsWritten, strconv.Itoa(c.exemplars))
 }
 
 // forward stamps the decoded body for tenant t (only the series whose tenant
@@ -194,9 +210,39 @@ func (h *Handler) forward(r *http.Request, req *request, t *tenancy.Tenant, only
 		h.d.Metrics.translated.WithLabelValues(t.ID).Inc()
 	}
 	opts := stamp.Options{LabelName: h.cfg.TenantLabel, Value: t.ID, Policy: policy(t.LabelConflict), Output: out, Only: only}
+	// The output is bounded, and held in the in-flight budget: a first
+	// guess, then, for an output that outgrows it, max_decoded_bytes.
+	n, limit := len(req.decoded), int(h.cfg.MaxDecodedBytes)
+	guess := n + n/4 + 4096 // stamping adds a label to every series
+	if out != req.version {
+		guess = 8*n + 4096 // a 1.0 body spells out every label
+	}
+	guess = min(guess, limit)
+	key := inflightKey(req)
+	if err := h.acquire(key, int64(guess)); err != nil {
+		return result{}, err
+	}
+	held := guess
+	defer func() { h.d.Inflight.Release(key, int64(held)) }()
 	stampBuf := getBuf()
 	defer putBuf(stampBuf)
-	stamped, stats, err := stamp.Rewrite(grow(*stampBuf, len(req.decoded)+len(req.decoded)/8)[:0], req.decoded, req.version, opts)
+	opts.MaxOutput = guess
+	stamped, stats, err := stamp.Rewrite(grow(*stampBuf, min(guess, n+n/8))[:0], req.decoded, req.version, opts)
+	if errors.Is(err, stamp.ErrTooLarge) && guess < limit {
+		if err := h.acquire(key, int64(limit-guess)); err != nil {
+			return result{}, err
+		}
+		held, opts.MaxOutput = limit, limit
+		stamped, stats, err = stamp.Rewrite(stamped[:0], req.decoded, req.version, opts)
+	}
+	if errors.Is(err, stamp.ErrTooLarge) {
+		what := "stamped"
+		if out != req.version {
+			what = "translated to Remote-Write 1.0"
+		}
+		return result{}, httperr.Wrap(http.StatusRequestEntityTooLarge, "output_too_large", err,
+			"the request %s for tenant %q would be larger than max_decoded_bytes (%s): send smaller batches", what, t.ID, h.cfg.MaxDecodedBytes)
+	}
 	if err != nil {
 		return result{}, stampError(err, t, h.cfg.TenantLabel)
 	}
@@ -222,6 +268,11 @@ func (h *Handler) forward(r *http.Request, req *request, t *tenancy.Tenant, only
 		return result{}, err
 	}
 	res.stats = stats
+	if out == stamp.V1 {
+		// A 1.0 upstream's 2xx means it stored all it was sent; a 2.0
+		// upstream says what it stored (send).
+		res.written = written{stats.Samples, stats.Histograms, stats.Exemplars}
+	}
 	h.d.Metrics.series.WithLabelValues(t.ID).Add(float64(stats.Series))
 	h.d.Metrics.samples.WithLabelValues(t.ID, "sample").Add(float64(stats.Samples))
 	h.d.Metrics.samples.WithLabelValues(t.ID, "histogram").Add(float64(stats.Histograms))
@@ -259,29 +310,31 @@ func (h *Handler) send(r *http.Request, t *tenancy.Tenant, v stamp.Version, body
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode/100 == 2 {
 		res := result{}
-		if v == stamp.V2 && resp.Header.Get(headerSamplesWritten) != "" {
-			res.header = http.Header{}
-			for _, k := range []string{headerSamplesWritten, headerHistogramsWritten, headerExemplarsWritten} {
-				res.header.Set(k, resp.Header.Get(k))
-			}
+		if v == stamp.V2 {
+			// What the upstream says it stored, and nothing it did not
+			// say: a 2.0 sender reads a 2xx without counts as "stored
+			// nothing" (a receiver that only takes 1.0), and must see it.
+			res.written = written{headerCount(resp.Header, headerSamplesWritten),
+				headerCount(resp.Header, headerHistogramsWritten), headerCount(resp.Header, headerExemplarsWritten)}
 		}
 		return res, nil
 	}
 	return result{}, upstreamError(h.up.Name(), resp, strings.TrimSpace(string(snippet)))
 }
 
+// headerCount reads a written-count header; absent or invalid is zero.
+func headerCount(h http.Header, name string) int {
+	n, err := strconv.Atoi(strings.TrimSpace(h.Get(name)))
+	if err != nil || n < 0 {
+		return 0
+	}
+	return n
+}
+
 // answer writes the success response.
 func (h *Handler) answer(w http.ResponseWriter, v stamp.Version, res result) {
 	if v == stamp.V2 {
-		if res.header != nil {
-			for k, vs := range res.header {
-				w.Header()[k] = vs
-			}
-		} else {
-			w.Header().Set(headerSamplesWritten, strconv.Itoa(res.stats.Samples))
-			w.Header().Set(headerHistogramsWritten, strconv.Itoa(res.stats.Histograms))
-			w.Header().Set(headerExemplarsWritten, strconv.Itoa(res.stats.Exemplars))
-		}
+		res.written.setHeaders(w.Header())
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -298,17 +351,37 @@ func upstreamError(name string, resp *http.Response, snippet string) error {
 	switch {
 	case resp.StatusCode == http.StatusTooManyRequests:
 		e.Reason = "upstream_rate_limited"
-		if ra, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && ra > 0 {
-			e.RetryAfter = secs(ra)
-		}
+		e.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), time.Now())
 	case resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusGatewayTimeout:
 		e.Reason = "upstream_unavailable"
 		e.Err = errors.New(e.Msg)
+		e.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), time.Now())
 	case resp.StatusCode >= 500, resp.StatusCode == http.StatusUnauthorized, resp.StatusCode == http.StatusForbidden,
 		resp.StatusCode == http.StatusNotFound, resp.StatusCode == http.StatusMethodNotAllowed, resp.StatusCode < 400:
 		e.Status, e.Reason, e.Err = http.StatusBadGateway, "upstream_error", errors.New(e.Msg)
 	}
 	return e
+}
+
+// retryAfter reads a Retry-After header, seconds or an HTTP date (RFC 9110
+// 10.2.3), as a whole number of seconds from now, at least one; zero when it
+// is absent or unreadable.
+func retryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.Atoi(v); err == nil {
+		if n <= 0 {
+			return 0
+		}
+		return secs(n)
+	}
+	t, err := http.ParseTime(v)
+	if err != nil {
+		return 0
+	}
+	return max(t.Sub(now).Round(time.Second), time.Second)
 }
 
 // chooseTenants decides which tenant(s) the request writes for.
@@ -457,6 +530,12 @@ func readBody(r *http.Request, buf []byte, max int64) ([]byte, error) {
 }
 
 func bodyError(r *http.Request, err error) error {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		// The server's read_timeout, not the client leaving (which 499
+		// would say, and which a sender drops): retryable.
+		return &httperr.Error{Status: http.StatusServiceUnavailable, Reason: "body_read_timeout", RetryAfter: secs(1), Err: err,
+			Msg: "the request body did not arrive within the server's read_timeout; retry"}
+	}
 	if r.Context().Err() != nil {
 		return httperr.From(r.Context().Err())
 	}

@@ -3,6 +3,7 @@ package promrw
 import (
 	"bytes"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -30,6 +31,10 @@ import (
 // the batch, whose good parts are already stored.
 func (h *Handler) serveSplit(w http.ResponseWriter, r *http.Request, req *request) error {
 	values, err := stamp.LabelValues(req.decoded, req.version, h.cfg.TenantLabel)
+	if ce := (*stamp.ConflictError)(nil); errors.As(err, &ce) {
+		return httperr.Wrap(http.StatusBadRequest, "label_conflict", err,
+			"a series carries two different %s labels, so it belongs to no one tenant", h.cfg.TenantLabel)
+	}
 	if err != nil {
 		return stampError(err, req.split[0], h.cfg.TenantLabel)
 	}
@@ -71,6 +76,7 @@ func (h *Handler) serveSplit(w http.ResponseWriter, r *http.Request, req *reques
 		case err == nil:
 			accepted = append(accepted, t.ID)
 			total.stats = addStats(total.stats, res.stats)
+			total.written = total.written.add(res.written)
 			final = append(final, ledgerEntry{key: key, res: res})
 		case isRetryable(err):
 			if retryable == nil {
@@ -83,6 +89,10 @@ func (h *Handler) serveSplit(w http.ResponseWriter, r *http.Request, req *reques
 			}
 			final = append(final, ledgerEntry{key: key, err: err})
 		}
+	}
+	if req.version == stamp.V2 && (retryable != nil || refusal != nil) {
+		// A 2.0 sender is told what was stored on failure too.
+		total.written.setHeaders(w.Header())
 	}
 	switch {
 	case retryable != nil:
