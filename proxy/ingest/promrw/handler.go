@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/klauspost/compress/s2"
@@ -252,11 +254,13 @@ func (h *Handler) forward(r *http.Request, req *request, t *tenancy.Tenant, only
 	h.recordStats(r, req, t.ID, stats)
 
 	encBuf := getBuf()
-	defer putBuf(encBuf)
 	encoded := s2.EncodeSnappy(grow(*encBuf, s2.MaxEncodedLen(len(stamped))), stamped)
 	*encBuf = encoded[:0]
-
-	res, err := h.send(r, t, out, encoded)
+	body := &upstreamBody{b: encoded}
+	res, err := h.send(r, t, out, body)
+	if body.released() {
+		putBuf(encBuf)
+	} // else the transport may still read it: the garbage collector takes it
 	code := "error"
 	if e := (*httperr.Error)(nil); errors.As(err, &e) {
 		code = strconv.Itoa(e.Status)
@@ -281,13 +285,14 @@ func (h *Handler) forward(r *http.Request, req *request, t *tenancy.Tenant, only
 }
 
 // send posts one encoded request to the upstream for tenant t.
-func (h *Handler) send(r *http.Request, t *tenancy.Tenant, v stamp.Version, body []byte) (result, error) {
+func (h *Handler) send(r *http.Request, t *tenancy.Tenant, v stamp.Version, body *upstreamBody) (result, error) {
 	u := h.up.URL(h.cfg.UpstreamPath)
-	out, err := http.NewRequestWithContext(r.Context(), http.MethodPost, u.String(), bytes.NewReader(body))
+	out, err := http.NewRequestWithContext(r.Context(), http.MethodPost, u.String(), body.open())
 	if err != nil {
 		return result{}, err
 	}
-	out.ContentLength = int64(len(body))
+	out.ContentLength = int64(len(body.b))
+	out.GetBody = func() (io.ReadCloser, error) { return body.open(), nil }
 	out.Header.Set("Content-Encoding", "snappy")
 	if v == stamp.V2 {
 		out.Header.Set("Content-Type", "application/x-protobuf;proto="+MessageV2)
@@ -329,6 +334,35 @@ func headerCount(h http.Header, name string) int {
 		return 0
 	}
 	return n
+}
+
+// upstreamBody hands the encoded request to the transport and tells when the
+// transport is done with it. A RoundTripper may still read a request body
+// after RoundTrip returns (an early answer, a timeout) and closes it when it
+// is done, so the buffer may only be reused once every reader given out (the
+// body, and those GetBody makes for a retry on a fresh connection) is closed.
+type upstreamBody struct {
+	b       []byte
+	readers atomic.Int32
+}
+
+func (u *upstreamBody) open() io.ReadCloser {
+	u.readers.Add(1)
+	return &bodyReader{Reader: bytes.NewReader(u.b), u: u}
+}
+
+// released reports whether every reader given out is closed.
+func (u *upstreamBody) released() bool { return u.readers.Load() == 0 }
+
+type bodyReader struct {
+	*bytes.Reader
+	u    *upstreamBody
+	once sync.Once
+}
+
+func (r *bodyReader) Close() error {
+	r.once.Do(func() { r.u.readers.Add(-1) })
+	return nil
 }
 
 // answer writes the success response.
