@@ -60,3 +60,22 @@ func TestRetryAfter(t *testing.T) {
 		}
 	}
 }
+
+func TestUpstreamBodyReleasedOnceEveryReaderIsClosed(t *testing.T) {
+	u := &upstreamBody{b: []byte("payload")}
+	if !u.released() {
+		t.Fatal("a body never given out is in use")
+	}
+	first, retry := u.open(), u.open() // the body, and GetBody's for a retry
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_ = first.Close() // a second Close counts once
+	if u.released() {
+		t.Fatal("released while the retry's reader is open")
+	}
+	_ = retry.Close()
+	if !u.released() {
+		t.Fatal("not released after every reader closed")
+	}
+}
