@@ -457,7 +457,7 @@ func (r *rewriter) labelsV2toV1(dst, p []byte, ins, skip int) (_ []byte, metricN
 		}
 		if n == 0 || m == 0 || n+m+4 >= 0x80 {
 			dst = appendLabel(dst, src[name.start:name.end], src[value.start:value.end])
-			if r.full(dst) {
+			if r.runaway(dst) {
 				return dst, metricName // translateV2 reports it
 			}
 			continue

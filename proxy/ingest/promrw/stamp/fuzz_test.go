@@ -72,7 +72,30 @@ func fuzzRewrite(f *testing.F, in, out Version) {
 			fuzzCompareV2(t, src, o, got, st, err)
 		}
 		fuzzCompareLabelValues(t, src, in, o.LabelName)
+		if err == nil {
+			fuzzMaxOutput(t, src, in, o, got)
+		}
 	})
+}
+
+// fuzzMaxOutput checks Options.MaxOutput against an output made without it:
+// the output's own size lets the same output through, one byte less makes a
+// *TooLargeError and no output.
+func fuzzMaxOutput(t *testing.T, src []byte, in Version, o Options, want []byte) {
+	if len(want) == 0 {
+		return
+	}
+	o.MaxOutput = len(want)
+	if got, _, err := Rewrite(nil, src, in, o); err != nil || string(got) != string(want) {
+		t.Fatalf("MaxOutput %d, the output's size: err %v, same output %v", len(want), err, string(got) == string(want))
+	}
+	o.MaxOutput = len(want) - 1
+	if o.MaxOutput == 0 {
+		return // zero means no bound
+	}
+	if got, _, err := Rewrite(nil, src, in, o); !errors.Is(err, ErrTooLarge) || len(got) != 0 {
+		t.Fatalf("MaxOutput %d, a byte short: err %v, %d bytes", o.MaxOutput, err, len(got))
+	}
 }
 
 // fuzzCompareLabelValues checks LabelValues against the reference: the same

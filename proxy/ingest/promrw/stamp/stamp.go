@@ -267,9 +267,14 @@ type rewriter struct {
 }
 
 // full reports whether dst has grown past Options.MaxOutput. The loops
-// check it once a series, and the ones that spell out 2.0 symbols once a
-// label, so that the output stops within a series of the bound.
+// check it once a series, between series, where the output is exact.
 func (r *rewriter) full(dst []byte) bool { return len(dst) > r.max }
+
+// runaway is full for the loops inside a translated series, which check it
+// once a label so that a series that names long symbols many times stops
+// near the bound. The series' length is not final there: the bytes reserved
+// for it can be one more than it needs.
+func (r *rewriter) runaway(dst []byte) bool { return len(dst)-8 > r.max }
 
 // tooLarge is the error for an output that grew past Options.MaxOutput.
 func (r *rewriter) tooLarge() error { return &TooLargeError{Limit: r.max} }

@@ -112,7 +112,7 @@ func (r *rewriter) seriesV2toV1(dst, s []byte, base, idx int) ([]byte, error) {
 		if k < len(refs) && flags[refs[k]]&fEQ == 0 {
 			dst = appendLabel(dst, r.sym(refs[k]), r.sym(refs[k+1]))
 		}
-		if r.full(dst) {
+		if r.runaway(dst) {
 			return dst, r.tooLarge()
 		}
 	}
@@ -132,7 +132,7 @@ func (r *rewriter) seriesV2toV1(dst, s []byte, base, idx int) ([]byte, error) {
 			dst = finishLen(dst, n-1, 1)
 		case v2Exemplars:
 			dst = r.appendExemplarV1(dst, s[vs:ve])
-			if r.full(dst) {
+			if r.runaway(dst) {
 				return dst, r.tooLarge()
 			}
 		}
@@ -220,7 +220,7 @@ func (r *rewriter) appendExemplarV1(dst, b []byte) []byte {
 			}
 			dst = appendLabel(dst, r.sym(uint32(pending)), r.sym(uint32(v)))
 			pending = -1
-			if r.full(dst) {
+			if r.runaway(dst) {
 				return dst // the caller reports it
 			}
 		}
