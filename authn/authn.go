@@ -67,6 +67,13 @@ type Options struct {
 	// Now returns the current time for token and cache expiry. Default
 	// time.Now.
 	Now func() time.Time
+	// Previous is the Authenticator this one replaces on a reload, if any.
+	// An OIDC provider with the same issuer, jwks_url and signing
+	// algorithms starts from its discovered key-set URL and its keys rather
+	// than from nothing, so that a reload while an identity provider is
+	// unreachable does not turn its tokens away. Its cache of verified
+	// tokens is not carried over: claim mappings may have changed.
+	Previous *Authenticator
 
 	// tune overrides internal timings in tests.
 	tune *tunables
@@ -183,12 +190,27 @@ func New(ctx context.Context, cfg Config, o Options) (*Authenticator, error) {
 	if len(cfg.OIDC) > 0 {
 		client := limitedClient(o.HTTPClient, tune.fetchTimeout)
 		for _, oc := range cfg.OIDC {
-			p := newOIDCProvider(oc, a.log, client, tune, a.life)
+			var prev *oidcState
+			if o.Previous != nil {
+				prev = o.Previous.carried(oc)
+			}
+			p := newOIDCProvider(oc, a.log, client, tune, a.life, prev)
 			a.oidc = append(a.oidc, p)
 			a.byIssuer[oc.Issuer] = p
 		}
 	}
 	return a, nil
+}
+
+// carried returns the state of a's provider for the issuer of cfg, when that
+// provider was configured alike (issuer, jwks_url, signing algorithms) and
+// has found its key set, for a successor to start from.
+func (a *Authenticator) carried(cfg OIDCConfig) *oidcState {
+	p, ok := a.byIssuer[cfg.Issuer]
+	if !ok || p.cfg.JWKSURL != cfg.JWKSURL || !slices.Equal(p.cfg.SigningAlgorithms, cfg.SigningAlgorithms) {
+		return nil
+	}
+	return p.state.Load()
 }
 
 // limitedClient returns a copy of c (or a new client) whose responses are

@@ -39,24 +39,41 @@ type oidcState struct {
 	keys     *keySet
 }
 
-func newOIDCProvider(cfg OIDCConfig, log *slog.Logger, client *http.Client, tune tunables, life *lifecycle) *oidcProvider {
+// newOIDCProvider starts the provider for cfg. prev, when set, is the state
+// of the provider it replaces (see Options.Previous): its key-set URL is
+// used without discovery and its keys serve until a fetch replaces them.
+func newOIDCProvider(cfg OIDCConfig, log *slog.Logger, client *http.Client, tune tunables, life *lifecycle, prev *oidcState) *oidcProvider {
 	p := &oidcProvider{cfg: cfg, log: log, client: client, tune: tune, life: life}
 	for _, a := range cfg.SigningAlgorithms {
 		p.algs = append(p.algs, jose.SignatureAlgorithm(a))
 	}
+	var seed *keySet
+	if prev != nil {
+		seed = prev.keys
+	}
 	if cfg.JWKSURL != "" {
-		p.setKeySetURL(cfg.JWKSURL)
+		p.setKeySetURL(cfg.JWKSURL, seed)
 		return p
 	}
 	p.discovery = &flight{life: life, minGap: tune.discoveryMinGap, fn: p.discover}
+	if seed != nil {
+		p.setKeySetURL(seed.url, seed)
+		return p
+	}
 	life.goRun(p.discoverLoop)
 	return p
 }
 
 // setKeySetURL builds the verifier and starts fetching keys in the
-// background so the first token rarely waits.
-func (p *oidcProvider) setKeySetURL(url string) {
+// background so the first token rarely waits. With seed, a key set of the
+// same URL, its keys serve instead, and are fetched again only when they
+// are older than jwks_refresh_interval, as they would have been.
+func (p *oidcProvider) setKeySetURL(url string, seed *keySet) {
 	ks := newKeySet(url, p.algs, p)
+	if seed != nil && seed.url == url {
+		ks.keys, ks.fetchedAt = seed.snapshot()
+	}
+	fresh := len(ks.keys) > 0 && time.Since(ks.fetchedAt) <= ks.maxAge
 	v := oidc.NewVerifier(p.cfg.Issuer, ks, &oidc.Config{
 		SupportedSigningAlgs: p.cfg.SigningAlgorithms,
 		// aud (several accepted values), exp, nbf and iat (configurable
@@ -65,7 +82,9 @@ func (p *oidcProvider) setKeySetURL(url string) {
 		SkipExpiryCheck:   true,
 	})
 	p.state.Store(&oidcState{verifier: v, keys: ks})
-	ks.refresh.start(true)
+	if !fresh {
+		ks.refresh.start(true)
+	}
 }
 
 // discoverLoop retries discovery with capped, jittered exponential backoff
@@ -123,7 +142,7 @@ func (p *oidcProvider) discover(ctx context.Context) error {
 		p.log.Warn("oidc discovery failed", "provider", p.cfg.Name, "issuer", p.cfg.Issuer, "err", err)
 		return err
 	}
-	p.setKeySetURL(meta.JWKSURI)
+	p.setKeySetURL(meta.JWKSURI, nil)
 	p.log.Info("oidc provider discovered", "provider", p.cfg.Name, "issuer", p.cfg.Issuer, "jwks_uri", meta.JWKSURI)
 	return nil
 }

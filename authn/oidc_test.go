@@ -719,3 +719,42 @@ func tamper(tok string) string {
 }
 
 func sha256Sum(s string) [32]byte { return sha256.Sum256([]byte(s)) }
+
+// TestOIDCReloadDuringOutage: an Authenticator built on reload from the one
+// it replaces keeps the discovered key set and its keys, so the tokens that
+// worked keep working while the IdP is unreachable, and it fetches neither
+// the discovery document nor fresh keys again. Without Previous, the same
+// reload leaves every token of the issuer with 503 until the IdP is back.
+func TestOIDCReloadDuringOutage(t *testing.T) {
+	key := newECKey(t, "k1")
+	idp := newTestIdP(t, key)
+	cfg := Config{OIDC: []OIDCConfig{oidcConfig("idp", idp.issuer)}}
+	old := newTestAuthenticator(t, cfg, Options{})
+	tok := key.sign(t, claimsFor(idp.issuer))
+	if _, err := old.Authenticate(bearerRequest(tok)); err != nil {
+		t.Fatal(err)
+	}
+	idp.down.Store(true)
+	discoveries, fetches := idp.discoveryHits.Load(), idp.jwksHits.Load()
+
+	carried := newTestAuthenticator(t, cfg, Options{Previous: old})
+	old.Close()
+	if _, err := carried.Authenticate(bearerRequest(tok)); err != nil {
+		t.Fatalf("after a reload during the outage: %v", err)
+	}
+	if d, f := idp.discoveryHits.Load()-discoveries, idp.jwksHits.Load()-fetches; d != 0 || f != 0 {
+		t.Errorf("the reload asked the IdP again: %d discoveries, %d key-set fetches", d, f)
+	}
+
+	// Another issuer's state is not carried over to this one.
+	other := newTestIdP(t, key)
+	cfg2 := Config{OIDC: []OIDCConfig{oidcConfig("idp", other.issuer)}}
+	other.down.Store(true)
+	moved := newTestAuthenticator(t, cfg2, Options{Previous: carried})
+	_, err := moved.Authenticate(bearerRequest(key.sign(t, claimsFor(other.issuer))))
+	wantReason(t, err, ReasonProviderUnavailable, ErrProviderUnavailable)
+
+	fresh := newTestAuthenticator(t, cfg, Options{})
+	_, err = fresh.Authenticate(bearerRequest(tok))
+	wantReason(t, err, ReasonProviderUnavailable, ErrProviderUnavailable)
+}

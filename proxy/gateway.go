@@ -140,7 +140,11 @@ func (g *Gateway) Apply(ctx context.Context, cfg Config, authCfg authn.Config, t
 	if err != nil {
 		return err
 	}
-	a, err := authn.New(ctx, authCfg, authn.Options{Logger: g.opts.Logger.With("component", "authn")})
+	ao := authn.Options{Logger: g.opts.Logger.With("component", "authn")}
+	if old != nil {
+		ao.Previous = old.authn // keys and discovery survive a reload during an IdP outage
+	}
+	a, err := authn.New(ctx, authCfg, ao)
 	if err != nil {
 		ups.Retire(prevUpstreams)
 		return err
