@@ -78,14 +78,11 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("label_conflict %q: want overwrite, reject or drop", c.LabelConflict))
 	}
 	for name, v := range c.UpstreamIDs {
-		if v == "" {
-			errs = append(errs, fmt.Errorf("upstream_ids[%s] is empty", name))
-		}
-		for i := 0; i < len(v); i++ {
-			if v[i] < 0x20 || v[i] == 0x7f || v[i] == '|' {
-				errs = append(errs, fmt.Errorf("upstream_ids[%s] %q contains a control character or '|'", name, v))
-				break
-			}
+		// The value is the upstream's tenant: a header value, and a path
+		// segment of its storage (Thanos refuses one that is not its own
+		// path.Base), so the rules of tenant IDs apply.
+		if err := ValidateID(v); err != nil {
+			errs = append(errs, fmt.Errorf("upstream_ids[%s]: %w", name, err))
 		}
 	}
 	if len(c.Grants) == 0 {

@@ -1,28 +1,49 @@
 package tenancy
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // Merge returns the tenants of the configuration file followed by the
 // dynamic tenants (from the Kubernetes API, say) that do not clash with
-// them. The file wins every conflict: whoever may create a dynamic tenant
-// must not be able to take over, or change the grants of, a tenant that the
-// operator wrote into the file. Among dynamic tenants the first one listed
-// wins; the caller lists them oldest first. Every tenant left out is
-// reported, the merged list is still returned.
+// them: by ID, or by the tenant value an upstream would know them by (see
+// Config.UpstreamIDs). The file wins every conflict: whoever may create a
+// dynamic tenant must not be able to take over, or change the grants of, a
+// tenant that the operator wrote into the file, nor reach its data through
+// an upstream. Among dynamic tenants the first one listed wins; the caller
+// lists them oldest first. Every tenant left out is reported, the merged
+// list is still returned.
 func Merge(file, dynamic []Config) ([]Config, []error) {
 	out := make([]Config, 0, len(file)+len(dynamic))
 	out = append(out, file...)
 	seen := make(map[string]string, len(file)+len(dynamic))
+	names := upstreamNames(append(slices.Clip(file), dynamic...))
+	taken := map[[2]string]string{} // upstream, value -> tenant ID
 	for _, c := range file {
 		seen[c.ID] = "the configuration file"
+		for _, n := range names {
+			taken[[2]string{n, c.upstreamValue(n)}] = c.ID
+		}
 	}
 	var conflicts []error
+next:
 	for _, c := range dynamic {
 		if by, ok := seen[c.ID]; ok {
 			conflicts = append(conflicts, fmt.Errorf("tenant %q is already defined by %s; this definition is ignored", c.ID, by))
 			continue
 		}
+		for _, n := range names {
+			if o, ok := taken[[2]string{n, c.upstreamValue(n)}]; ok {
+				conflicts = append(conflicts, fmt.Errorf("tenant %q would be tenant %q at upstream %q, as %q already is; this definition is ignored",
+					c.ID, c.upstreamValue(n), n, o))
+				continue next
+			}
+		}
 		seen[c.ID] = "an older object"
+		for _, n := range names {
+			taken[[2]string{n, c.upstreamValue(n)}] = c.ID
+		}
 		out = append(out, c)
 	}
 	return out, conflicts

@@ -3,6 +3,7 @@ package tenancy
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync/atomic"
 )
@@ -101,10 +102,54 @@ func NewRegistry(cfgs []Config) (*Registry, error) {
 			}
 		}
 	}
+	errs = append(errs, upstreamClashes(cfgs)...)
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	return r, nil
+}
+
+// upstreamClashes reports every two tenants that one upstream would know by
+// the same tenant value: the upstream would store, and serve, their data as
+// one tenant's, so a tenant naming another's value in upstream_ids could
+// read and write that tenant's data.
+func upstreamClashes(cfgs []Config) []error {
+	var errs []error
+	for _, name := range upstreamNames(cfgs) {
+		owner := make(map[string]string, len(cfgs))
+		for _, c := range cfgs {
+			v := c.upstreamValue(name)
+			if o, ok := owner[v]; ok && o != c.ID {
+				errs = append(errs, fmt.Errorf("tenants %q and %q would both be tenant %q at upstream %q: give each its own upstream_ids value", o, c.ID, v, name))
+				continue
+			}
+			owner[v] = c.ID
+		}
+	}
+	return errs
+}
+
+// upstreamNames returns the upstreams that some tenant's upstream_ids
+// names, sorted; at every other upstream each tenant is known by its ID.
+func upstreamNames(cfgs []Config) []string {
+	var names []string
+	for _, c := range cfgs {
+		for n := range c.UpstreamIDs {
+			if !slices.Contains(names, n) {
+				names = append(names, n)
+			}
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+// upstreamValue is the tenant value the named upstream gets for c.
+func (c *Config) upstreamValue(upstream string) string {
+	if v, ok := c.UpstreamIDs[upstream]; ok {
+		return v
+	}
+	return c.ID
 }
 
 // addGrant records that key may do a for t, merging with an earlier grant

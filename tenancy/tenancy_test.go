@@ -1,6 +1,7 @@
 package tenancy
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -80,7 +81,7 @@ func testConfigs() []Config {
 		{
 			ID:          "acme",
 			Name:        "ACME Corp",
-			UpstreamIDs: map[string]string{"logs": "1:0"},
+			UpstreamIDs: map[string]string{"logs": "org-1"},
 			Grants: []GrantConfig{
 				{Principals: []string{"client:hydra/agent-acme"}, Signals: []string{"metrics"}, Access: []string{"write"}},
 				{Principals: []string{"group:hydra/sre"}, Signals: []string{"*"}, Access: []string{"read"}},
@@ -104,7 +105,7 @@ func TestRegistryPermissions(t *testing.T) {
 		t.Fatal(err)
 	}
 	acme, _ := r.Tenant("acme")
-	if acme.Name != "ACME Corp" || acme.LabelConflict != Overwrite || acme.UpstreamID("logs") != "1:0" || acme.UpstreamID("thanos") != "acme" {
+	if acme.Name != "ACME Corp" || acme.LabelConflict != Overwrite || acme.UpstreamID("logs") != "org-1" || acme.UpstreamID("thanos") != "acme" {
 		t.Fatalf("acme = %+v", acme)
 	}
 	globex, _ := r.Tenant("globex")
@@ -165,7 +166,7 @@ func TestNewRegistryReportsEveryProblem(t *testing.T) {
 		`unknown signal "metric"`,
 		`unknown access "rw"`,
 		`tenant "nogrants": no grants`,
-		`upstream_ids[thanos] "a|b" contains`,
+		`upstream_ids[thanos]: invalid tenant ID: "a|b"`,
 		`tenant "hdr": grants[0]: no access`,
 	} {
 		if !strings.Contains(err.Error(), want) {
@@ -209,4 +210,60 @@ func itoa(i int) string {
 		b = append([]byte{byte('0' + i%10)}, b...)
 	}
 	return string(b)
+}
+
+// TestUpstreamValuesAreUnique: two tenants that one upstream would know by
+// the same tenant value would share that upstream's data, so a registry
+// refuses them, and Merge leaves out the dynamic tenant that would be the
+// second.
+func TestUpstreamValuesAreUnique(t *testing.T) {
+	grants := []GrantConfig{{Principals: []string{"subject:p/x"}, Signals: []string{"*"}, Access: []string{"read", "write"}}}
+	acme := Config{ID: "acme", Grants: grants}
+	for _, tc := range []struct {
+		name string
+		cfgs []Config
+		want string // "" for none
+	}{
+		{"another tenant's ID", []Config{acme, {ID: "evil", UpstreamIDs: map[string]string{"thanos": "acme"}, Grants: grants}},
+			`tenants "acme" and "evil" would both be tenant "acme" at upstream "thanos"`},
+		{"one value for two tenants", []Config{{ID: "a", UpstreamIDs: map[string]string{"loki": "shared"}, Grants: grants},
+			{ID: "b", UpstreamIDs: map[string]string{"loki": "shared"}, Grants: grants}},
+			`tenants "a" and "b" would both be tenant "shared" at upstream "loki"`},
+		{"an ID another tenant's value took", []Config{{ID: "a", UpstreamIDs: map[string]string{"loki": "b"}, Grants: grants}, {ID: "b", Grants: grants}},
+			`tenants "a" and "b" would both be tenant "b" at upstream "loki"`},
+		{"the same value at different upstreams", []Config{{ID: "a", UpstreamIDs: map[string]string{"loki": "x"}, Grants: grants},
+			{ID: "b", UpstreamIDs: map[string]string{"thanos": "x"}, Grants: grants}}, ""},
+		{"swapped values", []Config{{ID: "a", UpstreamIDs: map[string]string{"loki": "b"}, Grants: grants},
+			{ID: "b", UpstreamIDs: map[string]string{"loki": "a"}, Grants: grants}}, ""},
+		{"its own ID", []Config{acme, {ID: "b", UpstreamIDs: map[string]string{"loki": "b"}, Grants: grants}}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := NewRegistry(tc.cfgs)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+		})
+	}
+
+	file := []Config{acme, {ID: "globex", UpstreamIDs: map[string]string{"thanos": "gx"}, Grants: grants}}
+	dynamic := []Config{
+		{ID: "evil", UpstreamIDs: map[string]string{"thanos": "acme"}, Grants: grants}, // takes acme's value
+		{ID: "gx", Grants: grants},   // is globex at thanos
+		{ID: "fine", Grants: grants}, // clashes with nobody
+		{ID: "late", UpstreamIDs: map[string]string{"thanos": "fine"}, Grants: grants}, // an older object's value
+	}
+	merged, conflicts := Merge(file, dynamic)
+	var ids []string
+	for _, c := range merged {
+		ids = append(ids, c.ID)
+	}
+	if !slices.Equal(ids, []string{"acme", "globex", "fine"}) || len(conflicts) != 3 {
+		t.Fatalf("merged %v, conflicts %v", ids, conflicts)
+	}
+	if _, err := NewRegistry(merged); err != nil {
+		t.Fatalf("the merged tenants do not make a registry: %v", err)
+	}
 }

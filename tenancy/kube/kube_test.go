@@ -46,7 +46,7 @@ func fullTenant() tenancy.Config {
 	r := 0 * time.Hour
 	return tenancy.Config{
 		ID: "7d4f0a2c-1b1e-4a4e-9a0e-0c8f1c3c9d11", Name: "ACME", LabelConflict: tenancy.Reject,
-		UpstreamIDs: map[string]string{"logs": "1:0"},
+		UpstreamIDs: map[string]string{"logs": "org-1"},
 		Grants:      []tenancy.GrantConfig{{Principals: []string{"group:corp/acme"}, Signals: []string{"*"}, Access: []string{"read", "write"}}},
 		Provision: &tenancy.ProvisionConfig{
 			Tier:       tenancy.Sensitive,
