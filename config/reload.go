@@ -7,10 +7,8 @@ import (
 	"errors"
 	"log/slog"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -71,6 +69,8 @@ func (r *Reloader) Reload(ctx context.Context, trigger string, force bool) error
 	}
 	sum := sha256.Sum256(data)
 	if !force && bytes.Equal(sum[:], r.lastSum[:]) {
+		// The file says what is running (a refused edit reverted, say).
+		r.success.Set(1)
 		return nil
 	}
 	c, err := Parse(data)
@@ -95,14 +95,12 @@ func (r *Reloader) refused(trigger, result string, err error) error {
 	return err
 }
 
-// Run reloads on SIGHUP and on changes to the file until ctx ends. It
-// watches the file's directory, so editors that replace the file and
-// Kubernetes ConfigMap symlink swaps are seen too.
-func (r *Reloader) Run(ctx context.Context) error {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-
+// Run reloads on every value of hup (SIGHUP, which the caller registers as
+// soon as it starts, so that an early one does not end the process) and on
+// changes to the file until ctx ends. It watches the file's directory, so
+// editors that replace the file and Kubernetes ConfigMap symlink swaps are
+// seen too.
+func (r *Reloader) Run(ctx context.Context, hup <-chan os.Signal) error {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		return err

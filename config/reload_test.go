@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -37,7 +38,8 @@ func TestReloaderAppliesValidFilesAndRefusesInvalidOnes(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
+	hup := make(chan os.Signal, 1)
+	go func() { done <- r.Run(ctx, hup) }()
 	time.Sleep(100 * time.Millisecond) // let the watcher start
 
 	// An unchanged file is not applied again on a forced-off reload.
@@ -66,12 +68,24 @@ func TestReloaderAppliesValidFilesAndRefusesInvalidOnes(t *testing.T) {
 		t.Fatalf("forced reload of an invalid file: %v", err)
 	}
 
+	// Reverting it to what runs clears the failure: nothing to apply,
+	// and last_reload_successful is 1 again.
+	writeAtomically(t, path, changed)
+	waitFor(t, func() bool { return testutil.ToFloat64(r.success) == 1 })
+	if count() != 1 {
+		t.Fatalf("the reverted file was applied again: %d", count())
+	}
+
 	// Fixing it recovers.
 	writeAtomically(t, path, strings.Replace(changed, "id: t2", "id: t3", 1))
 	waitFor(t, func() bool { return count() == 2 })
 	if testutil.ToFloat64(r.success) != 1 {
 		t.Fatal("last_reload_successful should be 1 after a good reload")
 	}
+
+	// SIGHUP reloads, even an unchanged file.
+	hup <- syscall.SIGHUP
+	waitFor(t, func() bool { return count() == 3 })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("Run: %v", err)

@@ -130,6 +130,18 @@ func (g *Gateway) Apply(ctx context.Context, cfg Config, authCfg authn.Config, t
 		return fmt.Errorf("server.tls: %w", err)
 	}
 	old := g.gen.Load()
+	if old != nil && (old.tls == nil) != (tlsCfg == nil) {
+		// The public listener was opened for one or the other.
+		return errors.New("server.tls: turning TLS on or off takes a restart; the running configuration stays")
+	}
+	if old != nil {
+		was, now := old.cfg.Server, cfg.Server
+		was.TLS, now.TLS = ServerTLSConfig{}, ServerTLSConfig{}
+		if was != now {
+			g.opts.Logger.Warn("server listen addresses and timeouts take effect on restart; the running ones stay",
+				"running", fmt.Sprintf("%+v", was), "configured", fmt.Sprintf("%+v", now))
+		}
+	}
 	var prevUpstreams *upstream.Set
 	if old != nil {
 		prevUpstreams = old.upstreams

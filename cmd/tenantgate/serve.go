@@ -33,6 +33,12 @@ func serve(args []string, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	// SIGHUP's default action ends the process: take it over before anything
+	// else, so that one sent while starting (or to a process without a file
+	// to reload) does no harm.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	raw := config.Default
 	if *path != "" {
 		var err error
@@ -89,13 +95,13 @@ func serve(args []string, stderr io.Writer) error {
 	if *path != "" {
 		reloader = config.NewReloader(*path, raw, apply, logger, reg)
 	}
-	return runServers(ctx, cfg, gw, reloader, logger, watch)
+	return runServers(ctx, cfg, gw, reloader, hup, logger, watch)
 }
 
 // runServers runs the listeners and the reloader in one group: the first to fail
 // stops the others, and a signal drains in-flight requests.
-func runServers(ctx context.Context, cfg *config.Config, gw *proxy.Gateway, reloader *config.Reloader, logger *slog.Logger,
-	watch func(context.Context, *proxy.Gateway) error) error {
+func runServers(ctx context.Context, cfg *config.Config, gw *proxy.Gateway, reloader *config.Reloader, hup <-chan os.Signal,
+	logger *slog.Logger, watch func(context.Context, *proxy.Gateway) error) error {
 	s := cfg.Gateway.Server
 	public := &http.Server{
 		Handler: gw.Handler(), ReadHeaderTimeout: s.ReadHeaderTimeout, ReadTimeout: s.ReadTimeout,
@@ -123,7 +129,18 @@ func runServers(ctx context.Context, cfg *config.Config, gw *proxy.Gateway, relo
 	g.Go(func() error { return serveUntilClosed(public.Serve(pl)) })
 	g.Go(func() error { return serveUntilClosed(internal.Serve(il)) })
 	if reloader != nil {
-		g.Go(func() error { return reloader.Run(gctx) })
+		g.Go(func() error { return reloader.Run(gctx, hup) })
+	} else {
+		g.Go(func() error {
+			for {
+				select {
+				case <-gctx.Done():
+					return nil
+				case <-hup:
+					logger.Warn("SIGHUP ignored: the embedded default configuration cannot be reloaded; start with --config")
+				}
+			}
+		})
 	}
 	if watch != nil {
 		g.Go(func() error { return watch(gctx, gw) })
