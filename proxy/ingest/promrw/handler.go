@@ -21,6 +21,7 @@ import (
 	"github.com/tenantgate/tenantgate/proxy/ingest/promrw/stamp"
 	"github.com/tenantgate/tenantgate/proxy/internal/httperr"
 	"github.com/tenantgate/tenantgate/proxy/internal/limits"
+	"github.com/tenantgate/tenantgate/proxy/internal/orgid"
 	"github.com/tenantgate/tenantgate/proxy/internal/reqctx"
 	"github.com/tenantgate/tenantgate/proxy/internal/secevent"
 	"github.com/tenantgate/tenantgate/proxy/internal/upstream"
@@ -421,7 +422,11 @@ func retryAfter(v string, now time.Time) time.Duration {
 // chooseTenants decides which tenant(s) the request writes for.
 func (h *Handler) chooseTenants(r *http.Request, req *request) error {
 	writable := req.info.Permissions.Tenants(tenancy.Metrics, tenancy.Write)
-	if org := strings.TrimSpace(r.Header.Get("X-Scope-OrgID")); org != "" {
+	org, err := orgid.Get(r)
+	if err != nil {
+		return err
+	}
+	if org != "" {
 		var picked []*tenancy.Tenant
 		for _, id := range strings.Split(org, "|") {
 			id = strings.TrimSpace(id)

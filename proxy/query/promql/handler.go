@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/prometheus/promql/parser"
 
 	"github.com/tenantgate/tenantgate/proxy/internal/httperr"
+	"github.com/tenantgate/tenantgate/proxy/internal/orgid"
 	"github.com/tenantgate/tenantgate/proxy/internal/reqctx"
 	"github.com/tenantgate/tenantgate/proxy/internal/secevent"
 	"github.com/tenantgate/tenantgate/proxy/internal/upstream"
@@ -163,7 +164,11 @@ func (h *Handler) begin(r *http.Request, name string, data bool) (*request, erro
 	if len(readable) == 0 {
 		return nil, httperr.New(http.StatusForbidden, "no_read_grant", "%s may not read metrics of any tenant", callerName(info))
 	}
-	if org := strings.TrimSpace(r.Header.Get("X-Scope-OrgID")); org != "" {
+	org, err := orgid.Get(r)
+	if err != nil {
+		return nil, err
+	}
+	if org != "" {
 		picked, err := narrow(readable, org, info)
 		if err != nil {
 			return nil, err
