@@ -61,6 +61,12 @@ type ServerConfig struct {
 	// ShutdownTimeout is how long in-flight requests may take to finish on
 	// shutdown. Defaults to 30s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// ShutdownDelay keeps the public listener serving this long after
+	// SIGTERM, with /-/ready answering 503, before it closes: in Kubernetes
+	// the endpoints of a terminating pod are removed while it already shuts
+	// down, and clients sent to it meanwhile would find it closed. Defaults
+	// to 0.
+	ShutdownDelay time.Duration `yaml:"shutdown_delay"`
 }
 
 // ServerTLSConfig configures TLS on the public listener. Files are read again
@@ -163,6 +169,10 @@ func (c *Config) Validate() error {
 	}
 	if c.Limits.MaxInflightBytes < 0 || c.Limits.MaxInflightBytesPerTenant < 0 {
 		errs = append(errs, errors.New("limits must not be negative"))
+	}
+	s := c.Server
+	if s.ReadHeaderTimeout < 0 || s.ReadTimeout < 0 || s.WriteTimeout < 0 || s.IdleTimeout < 0 || s.ShutdownTimeout < 0 || s.ShutdownDelay < 0 {
+		errs = append(errs, errors.New("server timeouts and shutdown_delay must not be negative"))
 	}
 	names := map[string]bool{}
 	for i := range c.Upstreams {

@@ -147,10 +147,16 @@ func runServers(ctx context.Context, cfg *config.Config, gw *proxy.Gateway, relo
 	}
 	g.Go(func() error {
 		<-gctx.Done()
-		// The public listener closes at once and /-/ready turns 503; the
-		// internal listener keeps serving /metrics until the drain is over.
-		logger.Info("shutting down: finishing in-flight requests", "timeout", s.ShutdownTimeout)
+		// /-/ready turns 503, the public listener closes after
+		// shutdown_delay; the internal listener keeps serving /metrics
+		// until the drain is over.
 		gw.Drain()
+		if s.ShutdownDelay > 0 {
+			// Not ready, still serving, while the endpoints catch up.
+			logger.Info("shutting down: serving on until shutdown_delay ends", "delay", s.ShutdownDelay)
+			time.Sleep(s.ShutdownDelay)
+		}
+		logger.Info("shutting down: finishing in-flight requests", "timeout", s.ShutdownTimeout)
 		sctx, cancel := context.WithTimeout(context.Background(), s.ShutdownTimeout)
 		defer cancel()
 		err := public.Shutdown(sctx)

@@ -123,6 +123,50 @@ func TestShutdownFinishesInflightRequests(t *testing.T) {
 	}
 }
 
+// TestShutdownDelayServesOn: with server.shutdown_delay, SIGTERM makes the
+// gateway unready at once but it keeps taking requests for the delay (the
+// endpoints of a terminating pod are removed while it shuts down), then
+// stops accepting and exits.
+func TestShutdownDelayServesOn(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer up.Close()
+	tg := startTenantgateServer(t, "", ", shutdown_delay: 3s", lifecycleConfig(up.URL))
+	if err := tg.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	harness.Eventually(t, 2*time.Second, func() error {
+		resp, err := http.Get(tg.InternalURL + "/-/ready")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable {
+			return fmt.Errorf("/-/ready answers %d after SIGTERM, want 503", resp.StatusCode)
+		}
+		return nil
+	})
+	resp, err := remoteWrite(t, tg.URL, tokenLifecycle)
+	if err != nil || resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("a write within shutdown_delay (%s after SIGTERM): %v %v", time.Since(start), resp, err)
+	}
+	resp.Body.Close()
+	select {
+	case <-tg.Process.Exited():
+		if d := time.Since(start); d < 3*time.Second {
+			t.Fatalf("exited %s after SIGTERM, before shutdown_delay", d)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("tenantgate did not exit after shutdown_delay")
+	}
+	if code := tg.Process.ExitCode(); code != 0 {
+		t.Fatalf("exit code %d after SIGTERM, want 0", code)
+	}
+}
+
 // TestReloadThroughTheBinary changes the running binary's configuration by
 // SIGHUP, by POST /-/reload and by editing the file, and checks that an
 // invalid file is refused while the old configuration keeps serving.

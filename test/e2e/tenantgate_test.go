@@ -73,10 +73,17 @@ func startTenantgate(t *testing.T, cfg string) *Tenantgate {
 // flow mapping tls (empty for plain HTTP); the public URL is then https.
 func startTenantgateTLS(t *testing.T, tls, cfg string) *Tenantgate {
 	t.Helper()
+	return startTenantgateServer(t, tls, "", cfg)
+}
+
+// startTenantgateServer is startTenantgateTLS with more server settings,
+// extra, as flow mapping entries (", shutdown_delay: 2s").
+func startTenantgateServer(t *testing.T, tls, extra, cfg string) *Tenantgate {
+	t.Helper()
 	pub, internal := harness.Addr(harness.FreePort(t)), harness.Addr(harness.FreePort(t))
 	dir := t.TempDir()
 	path := filepath.Join(dir, "tenantgate.yaml")
-	server := "listen: \"" + pub + "\", internal_listen: \"" + internal + "\""
+	server := "listen: \"" + pub + "\", internal_listen: \"" + internal + "\"" + extra
 	scheme := "http://"
 	if tls != "" {
 		server += ", tls: " + tls
