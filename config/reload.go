@@ -27,6 +27,7 @@ type Reloader struct {
 
 	mu      sync.Mutex
 	lastSum [32]byte
+	files   func() []string // see AlsoWatch
 
 	reloads  *prometheus.CounterVec
 	success  prometheus.Gauge
@@ -95,6 +96,13 @@ func (r *Reloader) refused(trigger, result string, err error) error {
 	return err
 }
 
+// AlsoWatch makes Run reload, even an unchanged configuration, when one of
+// the files that files returns changes: certificates, keys and CAs that the
+// configuration names, which cert-manager and Kubernetes Secret volumes
+// replace without the configuration file changing. Run asks files again
+// after every reload. Call it before Run.
+func (r *Reloader) AlsoWatch(files func() []string) { r.files = files }
+
 // Run reloads on every value of hup (SIGHUP, which the caller registers as
 // soon as it starts, so that an early one does not end the process) and on
 // changes to the file until ctx ends. It watches the file's directory, so
@@ -109,18 +117,42 @@ func (r *Reloader) Run(ctx context.Context, hup <-chan os.Signal) error {
 	if err := w.Add(filepath.Dir(r.path)); err != nil {
 		return err
 	}
-	var debounce <-chan time.Time
+	dirs := map[string]bool{filepath.Dir(r.path): true}
+	var files map[string]bool // the files of AlsoWatch, cleaned
+	watchFiles := func() {
+		if r.files == nil {
+			return
+		}
+		files = map[string]bool{}
+		for _, f := range r.files() {
+			f = filepath.Clean(f)
+			files[f] = true
+			if d := filepath.Dir(f); !dirs[d] {
+				if err := w.Add(d); err != nil {
+					r.logger.Warn("cannot watch a file the configuration names; changes to it need a reload", "file", f, "err", err)
+					continue
+				}
+				dirs[d] = true
+			}
+		}
+	}
+	watchFiles()
+	var debounce, debounceFiles <-chan time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-hup:
 			_ = r.Reload(ctx, "sighup", true)
+			watchFiles()
 		case ev, ok := <-w.Events:
 			if !ok {
 				return errors.New("file watcher closed")
 			}
-			if r.concerns(ev.Name) {
+			switch {
+			case concernsFiles(ev.Name, files):
+				debounceFiles = time.After(250 * time.Millisecond)
+			case r.concerns(ev.Name):
 				debounce = time.After(250 * time.Millisecond)
 			}
 		case err, ok := <-w.Errors:
@@ -131,8 +163,32 @@ func (r *Reloader) Run(ctx context.Context, hup <-chan os.Signal) error {
 		case <-debounce:
 			debounce = nil
 			_ = r.Reload(ctx, "file_change", false)
+			watchFiles()
+		case <-debounceFiles:
+			debounceFiles = nil
+			_ = r.Reload(ctx, "watched_file", true)
+			watchFiles()
 		}
 	}
+}
+
+// concernsFiles reports whether a change to name may change one of files:
+// the file itself, or the ..data symlink that a Kubernetes Secret or
+// ConfigMap volume swaps in its directory.
+func concernsFiles(name string, files map[string]bool) bool {
+	name = filepath.Clean(name)
+	if files[name] {
+		return true
+	}
+	if filepath.Base(name) != "..data" {
+		return false
+	}
+	for f := range files {
+		if filepath.Dir(f) == filepath.Dir(name) {
+			return true
+		}
+	}
+	return false
 }
 
 // concerns reports whether a change to name may change the file's content:

@@ -115,3 +115,79 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestReloaderWatchesNamedFiles: a file the configuration names (a server
+// certificate), replaced without the configuration changing, reloads it,
+// whether it is rewritten in place or swapped in through a Kubernetes
+// volume's ..data symlink.
+func TestReloaderWatchesNamedFiles(t *testing.T) {
+	dir, certs := t.TempDir(), t.TempDir()
+	path := filepath.Join(dir, "tenantgate.yaml")
+	good, err := os.ReadFile("testdata/minimal.good.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, good, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// certs/tls.crt -> ..data/tls.crt, ..data -> ..v1, as the kubelet lays
+	// out a Secret volume.
+	for _, v := range []string{"..v1", "..v2"} {
+		if err := os.MkdirAll(filepath.Join(certs, v), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(certs, v, "tls.crt"), []byte(v), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink("..v1", filepath.Join(certs, "..data")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join("..data", "tls.crt"), filepath.Join(certs, "tls.crt")); err != nil {
+		t.Fatal(err)
+	}
+	plain := filepath.Join(t.TempDir(), "ca.crt")
+	if err := os.WriteFile(plain, []byte("v1"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	var mu sync.Mutex
+	applied := 0
+	apply := func(context.Context, *Config) error { mu.Lock(); defer mu.Unlock(); applied++; return nil }
+	count := func() int { mu.Lock(); defer mu.Unlock(); return applied }
+	r := NewReloader(path, good, apply, nopLogger(), prometheus.NewRegistry())
+	r.AlsoWatch(func() []string { return []string{filepath.Join(certs, "tls.crt"), plain} })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx, nil) }()
+	time.Sleep(100 * time.Millisecond) // let the watcher start
+
+	// The kubelet's swap: a new ..data symlink renamed over the old one.
+	if err := os.Symlink("..v2", filepath.Join(certs, "..data_tmp")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(certs, "..data_tmp"), filepath.Join(certs, "..data")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return count() == 1 })
+	if got := testutil.ToFloat64(r.reloads.WithLabelValues("watched_file", "success")); got != 1 {
+		t.Fatalf("watched_file reloads = %v", got)
+	}
+
+	writeAtomically(t, plain, "v2")
+	waitFor(t, func() bool { return count() == 2 })
+
+	// Another file in a watched directory changes nothing.
+	if err := os.WriteFile(filepath.Join(certs, "unrelated"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if count() != 2 {
+		t.Fatalf("an unrelated file reloaded: %d", count())
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+}

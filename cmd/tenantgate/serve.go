@@ -94,6 +94,18 @@ func serve(args []string, stderr io.Writer) error {
 	}
 	if *path != "" {
 		reloader = config.NewReloader(*path, raw, apply, logger, reg)
+		// Rotated server certificates (cert-manager, Secret volumes) are
+		// reloaded without the configuration file changing.
+		reloader.AlsoWatch(func() []string {
+			c, _ := gw.Config()
+			var files []string
+			for _, f := range []string{c.Server.TLS.CertFile, c.Server.TLS.KeyFile, c.Server.TLS.ClientCAFile} {
+				if f != "" {
+					files = append(files, f)
+				}
+			}
+			return files
+		})
 	}
 	return runServers(ctx, cfg, gw, reloader, hup, logger, watch)
 }
