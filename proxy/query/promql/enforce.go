@@ -137,6 +137,9 @@ func (e *Enforcer) Query(q string) (string, error) {
 }
 
 func (e *Enforcer) query(q string) (string, error) {
+	if err := checkShape(q); err != nil {
+		return "", err
+	}
 	expr, err := e.parser.ParseExpr(q)
 	if err != nil {
 		return "", &Error{Reason: ReasonInvalidQuery, Msg: err.Error()}
@@ -230,6 +233,9 @@ func (e *Enforcer) Selector(s string) (string, error) {
 }
 
 func (e *Enforcer) selector(s string) (string, error) {
+	if err := checkShape(s); err != nil {
+		return "", err
+	}
 	ms, err := e.parser.ParseMetricSelector(s)
 	if err != nil && !onlyEmptyMatcherError(err) {
 		return "", &Error{Reason: ReasonInvalidQuery, Msg: err.Error()}

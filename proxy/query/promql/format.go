@@ -46,6 +46,9 @@ func (h *Handler) parseParam(r *http.Request) (parser.Expr, error) {
 	if len(q) > int(h.cfg.MaxQueryBytes) {
 		return nil, tooLong("query", len(q), int(h.cfg.MaxQueryBytes))
 	}
+	if err := checkShape(q); err != nil {
+		return nil, paramError("query", err)
+	}
 	expr, err := h.parser.ParseExpr(q)
 	if err != nil {
 		return nil, paramError("query", &Error{Reason: ReasonInvalidQuery, Msg: err.Error()})
