@@ -75,17 +75,20 @@ var (
 // Prometheus' HTTP API (and Thanos query) accept on each. Every other path
 // under /api/v1/ answers 404 in the Prometheus envelope.
 func (h *Handler) Routes() []Route {
-	data := func(name string, spec paramSpec) http.Handler {
+	// The upstream gets the endpoint's own path, never the request's: the
+	// router matches the cleaned path, and "/../../api/v1/query" forwarded
+	// as it came would leave the upstream's base path.
+	data := func(path, name string, spec paramSpec) http.Handler {
 		return h.endpoint(name, true, func(w http.ResponseWriter, r *http.Request, req *request) error {
-			return h.forward(w, r, req, spec, r.URL.Path)
+			return h.forward(w, r, req, spec, path)
 		})
 	}
 	return []Route{
-		{"/api/v1/query", getPost, "query", data("query", specQuery)},
-		{"/api/v1/query_range", getPost, "query_range", data("query_range", specRange)},
+		{"/api/v1/query", getPost, "query", data("/api/v1/query", "query", specQuery)},
+		{"/api/v1/query_range", getPost, "query_range", data("/api/v1/query_range", "query_range", specRange)},
 		{"/api/v1/query_exemplars", getPost, "query_exemplars", h.endpoint("query_exemplars", true, h.exemplars)},
-		{"/api/v1/series", getPost, "series", data("series", specSeries)},
-		{"/api/v1/labels", getPost, "labels", data("labels", specLabels)},
+		{"/api/v1/series", getPost, "series", data("/api/v1/series", "series", specSeries)},
+		{"/api/v1/labels", getPost, "labels", data("/api/v1/labels", "labels", specLabels)},
 		{"/api/v1/label/{name}/values", getOnly, "label_values", h.endpoint("label_values", true, h.labelValues)},
 		{"/api/v1/metadata", getOnly, "metadata", h.endpoint("metadata", true, h.metadata)},
 		{"/api/v1/rules", getOnly, "rules", h.endpoint("rules", false, h.rules)},
@@ -94,7 +97,7 @@ func (h *Handler) Routes() []Route {
 		{"/api/v1/format_query", getPost, "format_query", h.endpoint("format_query", false, h.formatQuery)},
 		{"/api/v1/parse_query", getPost, "parse_query", h.endpoint("parse_query", false, h.parseQuery)},
 		{"/api/v1/status/buildinfo", getOnly, "buildinfo", h.endpoint("buildinfo", false, func(w http.ResponseWriter, r *http.Request, req *request) error {
-			return h.forward(w, r, req, specNone, r.URL.Path)
+			return h.forward(w, r, req, specNone, "/api/v1/status/buildinfo")
 		})},
 		{"/api/v1/", anyVerb, "query_api_unknown", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			httperr.WritePrometheus(w, r, httperr.New(http.StatusNotFound, "no_route", "no endpoint %s %s: tenantgate serves the Prometheus query API only", r.Method, r.URL.Path))
@@ -234,7 +237,7 @@ func (h *Handler) labelValues(w http.ResponseWriter, r *http.Request, req *reque
 		seg, ok = strings.CutSuffix(seg, "/values")
 	}
 	name, err := url.PathUnescape(seg)
-	if !ok || err != nil || name == "" || strings.ContainsAny(name, "/\x00") {
+	if !ok || err != nil || name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\x00") {
 		return httperr.New(http.StatusBadRequest, "bad_label_name", "invalid label name %q in %s", seg, r.URL.EscapedPath())
 	}
 	return h.forward(w, r, req, specLabels, "/api/v1/label/"+name+"/values")

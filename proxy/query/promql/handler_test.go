@@ -9,6 +9,9 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/tenantgate/tenantgate/proxy/internal/reqctx"
+	"github.com/tenantgate/tenantgate/tenancy"
 )
 
 // TestUpstreamRequests replays client requests and compares what the
@@ -251,5 +254,41 @@ func TestUpstreamAnswers(t *testing.T) {
 	w := env.do("acme-reader", get("/api/v1/query", url.Values{"query": {"up"}}))
 	if e := decode(t, w); w.Code != http.StatusBadGateway || e.ErrorType != "internal" {
 		t.Errorf("unreachable upstream: %d %+v", w.Code, e)
+	}
+}
+
+// TestUpstreamGetsTheEndpointsPath: the gateway's router matches the
+// cleaned path, so a handler can see "/x/../../api/v1/query"; the upstream
+// must get the endpoint's own path, not one that leaves its base path.
+func TestUpstreamGetsTheEndpointsPath(t *testing.T) {
+	env := newTestEnv(t, Config{})
+	routes := map[string]http.Handler{}
+	for _, r := range env.h.Routes() {
+		routes[r.Pattern] = r.Handler
+	}
+	for _, tc := range []struct{ pattern, raw, want string }{
+		{"/api/v1/query", "/x/../../api/v1/query", "/api/v1/query"},
+		{"/api/v1/query_range", "//api/v1/query_range", "/api/v1/query_range"},
+		{"/api/v1/series", "/api/v1/./series", "/api/v1/series"},
+		{"/api/v1/labels", "/a/b/../../api/v1/labels", "/api/v1/labels"},
+		{"/api/v1/status/buildinfo", "/../api/v1/status/buildinfo", "/api/v1/status/buildinfo"},
+	} {
+		q := url.Values{"query": {"up"}, "start": {"1"}, "end": {"2"}, "step": {"1"}, "match[]": {"up"}}
+		r := httptest.NewRequest(http.MethodGet, "/?"+q.Encode(), nil)
+		r.URL.Path = tc.raw
+		caller := tenancy.Caller{Provider: "static", Subject: "acme-reader"}
+		info := &reqctx.Info{ID: "req-1", Caller: &caller, Registry: env.registry, Permissions: env.registry.Permissions(caller.Keys(nil))}
+		w := httptest.NewRecorder()
+		routes[tc.pattern].ServeHTTP(w, r.WithContext(reqctx.With(r.Context(), info)))
+		if w.Code != http.StatusOK {
+			t.Fatalf("%s: %d %s", tc.raw, w.Code, w.Body)
+		}
+		if got := env.up.last(t).Path; got != tc.want {
+			t.Errorf("%s reached the upstream as %s, want %s", tc.raw, got, tc.want)
+		}
+	}
+	// A label named "." or ".." is no label name.
+	if w := env.do("acme-reader", get("/api/v1/label/../values", nil)); w.Code == http.StatusOK {
+		t.Errorf("label ..: %d", w.Code)
 	}
 }
