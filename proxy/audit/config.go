@@ -31,9 +31,8 @@ type Config struct {
 	Writers []string `yaml:"writers"`
 	// Queue configures the durable queue.
 	Queue QueueConfig `yaml:"queue"`
-	// DedupeWindow is how many recent events (auditID and stage) are
-	// remembered to drop the repeats that apiserver retries and
-	// overlapping batches bring. It is rebuilt from the queue on restart.
+	// DedupeWindow is how many recent events (by a hash of each whole event)
+	// are remembered to drop the repeats that apiserver retries bring. It is rebuilt from the queue on restart.
 	// Defaults to 262144.
 	DedupeWindow int `yaml:"dedupe_window"`
 	// MaxBodyBytes bounds one posted batch. Defaults to 64MiB.

@@ -384,7 +384,7 @@ func (h *Handler) scan(b *batch) error {
 		if err := filter.Scan(b.body[it[0]:it[1]], e); err != nil {
 			return httperr.Wrap(http.StatusBadRequest, "invalid_event", err, "event %d: %v", i, err)
 		}
-		b.keys = append(b.keys, record.Key(e.AuditID, e.Stage))
+		b.keys = append(b.keys, record.EventKey(b.body[it[0]:it[1]]))
 	}
 	return nil
 }

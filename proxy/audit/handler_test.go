@@ -246,3 +246,25 @@ func TestDedupeSurvivesRestart(t *testing.T) {
 		s.Close()
 	}
 }
+
+// TestDedupeKeysOnTheWholeEvent: kube-apiserver takes an event's auditID
+// from the client's Audit-ID header, so a caller can give two requests the
+// same one. Only a repeat of the whole event (an apiserver's retry) is a
+// duplicate; an event that shares another's auditID and stage is stored.
+func TestDedupeKeysOnTheWholeEvent(t *testing.T) {
+	f := newFixture(t, nil)
+	first := strings.Replace(event("chosen-id", "tenant-acme", ""), `"verb":"create"`, `"verb":"get"`, 1)
+	second := strings.Replace(event("chosen-id", "kube-system", ""), `"name":"s"`, `"name":"cluster-admin-token"`, 1)
+	for _, body := range []string{list(first), list(second), list(second)} {
+		if rec := f.post(t, "kube-apiserver", body); rec.Code != http.StatusOK {
+			t.Fatalf("status %d: %s", rec.Code, rec.Body)
+		}
+	}
+	lines := f.lines(t, 2)
+	if !strings.Contains(lines[1], "cluster-admin-token") {
+		t.Fatalf("the second event with the chosen auditID was dropped: %v", lines)
+	}
+	if dup := testutil.ToFloat64(f.s.m.events.WithLabelValues("duplicate")); dup != 1 {
+		t.Fatalf("%v duplicates, want 1 (the retry)", dup)
+	}
+}

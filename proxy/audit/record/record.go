@@ -34,7 +34,17 @@ type View struct {
 	Event   []byte
 }
 
-// Key is the deduplication key of an event: its auditID and stage.
+// EventKey is the deduplication key of an apiserver's event: a hash of the
+// whole event as the apiserver serialized it. A retried batch repeats each
+// event byte for byte; two events that only share an auditID and stage stay
+// apart, as they must: kube-apiserver takes the auditID from the client's
+// Audit-ID header, so keying on it let a caller have its own later events
+// dropped as repeats, and aggregated API servers share the auditID of the
+// request kube-apiserver forwarded.
+func EventKey(raw []byte) uint64 { return xxhash.Sum64(raw) }
+
+// Key is the deduplication key of an event that tenantgate itself makes,
+// whose auditID it chose: its auditID and stage.
 func Key(auditID, stage string) uint64 {
 	var d xxhash.Digest
 	d.Reset()
