@@ -20,6 +20,7 @@ var secretsInTestdata = []string{
 	"hunter2-PLAINTEXT", "c3VwZXJzZWNyZXQ=", "aHVudGVyMi1QTEFJTlRFWFQ=", "TElTVFNFQ1JFVA==", "TElTVFNFQ1JFVDI=",
 	"SIGNATURE-TOKENREQ", "opaque-REVIEWED-token-123", "ENV-INIT-SECRET", "ENV-SECRET-VALUE",
 	"UEFUQ0hFRFNFQ1JFVA==", "tokenPATTERN", "ESCAPEDtokenVALUE", "PEMSECRETBODY",
+	"VEFCTEVMRUFLLVNFQ1JFVC0x", "TABLE-PLAIN-SECRET",
 }
 
 func testRegistry(t testing.TB) *tenancy.Registry {

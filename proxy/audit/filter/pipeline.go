@@ -135,8 +135,13 @@ func New(cfg Config, reg *tenancy.Registry) (*Pipeline, error) {
 		for _, path := range rc.Paths {
 			segs, _ := parsePath(path)
 			r.paths = append(r.paths, segs)
-			if segs[0] != "**" { // the same path in every item of a list
-				r.paths = append(r.paths, append([]string{"items", "*"}, segs...))
+			if segs[0] != "**" {
+				// The same path in every item of a list, and in every row's
+				// object of a Table: what kubectl get asks for (Accept
+				// ...;as=Table, includeObject=Object), which the apiserver
+				// audits as the Table it answers.
+				r.paths = append(r.paths, append([]string{"items", "*"}, segs...),
+					append([]string{"rows", "*", "object"}, segs...))
 			}
 		}
 		p.rules = append(p.rules, r)

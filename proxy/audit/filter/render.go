@@ -87,7 +87,8 @@ func (p *Pipeline) statesFor(e *Event, states []pathState) []pathState {
 		}
 	}
 	if e.omitMF {
-		states = append(states, pathState{p: managedFields, act: actOmit}, pathState{p: itemsManagedFields, act: actOmit})
+		states = append(states, pathState{p: managedFields, act: actOmit}, pathState{p: itemsManagedFields, act: actOmit},
+			pathState{p: rowsManagedFields, act: actOmit})
 	}
 	return states
 }
@@ -95,6 +96,7 @@ func (p *Pipeline) statesFor(e *Event, states []pathState) []pathState {
 var (
 	managedFields      = []string{"metadata", "managedFields"}
 	itemsManagedFields = []string{"items", "*", "metadata", "managedFields"}
+	rowsManagedFields  = []string{"rows", "*", "object", "metadata", "managedFields"}
 )
 
 // hasRedactRule reports whether a rule specific to the resource (not only
