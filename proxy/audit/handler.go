@@ -382,7 +382,13 @@ func (h *Handler) scan(b *batch) error {
 	for i, it := range b.items {
 		e := &b.events[i]
 		if err := filter.Scan(b.body[it[0]:it[1]], e); err != nil {
-			return httperr.Wrap(http.StatusBadRequest, "invalid_event", err, "event %d: %v", i, err)
+			// A body the scanner cannot follow (a tenant's patch, passed
+			// through by the apiserver) costs that body, not the batch.
+			fixed, ok := filter.Salvage(b.body[it[0]:it[1]], err.Error())
+			if !ok || filter.Scan(fixed, e) != nil {
+				return httperr.Wrap(http.StatusBadRequest, "invalid_event", err, "event %d: %v", i, err)
+			}
+			h.s.m.bodiesReplaced.Inc()
 		}
 		b.keys = append(b.keys, record.EventKey(b.body[it[0]:it[1]]))
 	}

@@ -268,3 +268,40 @@ func TestDedupeKeysOnTheWholeEvent(t *testing.T) {
 		t.Fatalf("%v duplicates, want 1 (the retry)", dup)
 	}
 }
+
+// TestUnparseableBodyCostsTheBodyNotTheBatch: kube-apiserver passes a patch
+// body through as the client sent it. One nested deeper than the scanner
+// follows, or with invalid UTF-8, is replaced by a marker and its event
+// stored; refusing the batch would make the apiserver drop every event in
+// it, other tenants' too.
+func TestUnparseableBodyCostsTheBodyNotTheBatch(t *testing.T) {
+	f := newFixture(t, nil)
+	deep := strings.Repeat(`{"n":`, 600) + `"x"` + strings.Repeat(`}`, 600)
+	bad := func(id, body string) string {
+		e := strings.Replace(event(id, "tenant-acme", ""), `{"kind":"Secret","data":{"k":"U0VDUkVUVkFMVUU="}}`, body, 1)
+		return strings.Replace(e, `"resource":"secrets"`, `"resource":"configmaps"`, 1) // a Secret's body is redacted whole
+	}
+	body := list(event("victim", "tenant-beta", ""), bad("deep", deep), bad("utf8", "{\"data\":{\"a\":\"\xff\xfe\"}}"))
+	if rec := f.post(t, "kube-apiserver", body); rec.Code != http.StatusOK {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	lines := f.lines(t, 3)
+	for _, l := range lines[1:] {
+		// The marker, which redaction then replaces in turn: a body that
+		// is not an object is redacted whole.
+		if !strings.Contains(l, `"requestObject":"[`) || strings.Contains(l, `{"n":{"n":`) {
+			t.Errorf("body not replaced: %.300s", l)
+		}
+	}
+	if !strings.Contains(lines[0], `"auditID":"victim"`) {
+		t.Errorf("the other tenant's event is not first: %.200s", lines[0])
+	}
+	if n := testutil.ToFloat64(f.s.m.bodiesReplaced); n != 2 {
+		t.Fatalf("%v bodies replaced, want 2", n)
+	}
+	// An envelope fault still refuses the batch.
+	dup := strings.Replace(bad("dup", deep), `"verb":"create"`, `"verb":"create","verb":"delete"`, 1)
+	if rec := f.post(t, "kube-apiserver", list(dup)); rec.Code != http.StatusBadRequest {
+		t.Fatalf("duplicate key with a deep body: status %d", rec.Code)
+	}
+}

@@ -14,6 +14,8 @@ type Metrics struct {
 	ackSeconds prometheus.Histogram
 	dedupeSize prometheus.Gauge
 	security   *prometheus.CounterVec
+
+	bodiesReplaced prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *Metrics {
@@ -32,6 +34,8 @@ func newMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}}),
 		dedupeSize: f.NewGauge(prometheus.GaugeOpts{Name: "tenantgate_audit_dedupe_keys",
 			Help: "Events remembered for deduplication when the service started."}),
+		bodiesReplaced: f.NewCounter(prometheus.CounterOpts{Name: "tenantgate_audit_unparseable_bodies_total",
+			Help: "Events stored with their request and response bodies replaced by a marker, as the scanner could not follow them (too deep, invalid UTF-8)."}),
 		security: f.NewCounterVec(prometheus.CounterOpts{Name: "tenantgate_audit_security_events_total",
 			Help: "tenantgate's own security decisions, by decision and outcome (stored, or dropped when the queue could not take them)."}, []string{"decision", "outcome"}),
 	}

@@ -351,10 +351,10 @@ func SkipFast(b []byte, i int) (int, error) {
 				}
 				j = end - 1
 			case '{', '[':
+				// No depth limit: this walk keeps a count, not a stack, and
+				// a body too deep to validate must still be delimited, so
+				// that it costs its own event, not the batch.
 				depth++
-				if depth > MaxDepth {
-					return j, errAt(j, "nesting too deep")
-				}
 			case '}', ']':
 				depth--
 				if depth == 0 {
