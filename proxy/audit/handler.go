@@ -384,7 +384,7 @@ func (h *Handler) scan(b *batch) error {
 		if err := filter.Scan(b.body[it[0]:it[1]], e); err != nil {
 			// A body the scanner cannot follow (a tenant's patch, passed
 			// through by the apiserver) costs that body, not the batch.
-			fixed, ok := filter.Salvage(b.body[it[0]:it[1]], err.Error())
+			fixed, ok := filter.Salvage(b.body[it[0]:it[1]], "[UNPARSEABLE: "+err.Error()+"]")
 			if !ok || filter.Scan(fixed, e) != nil {
 				return httperr.Wrap(http.StatusBadRequest, "invalid_event", err, "event %d: %v", i, err)
 			}

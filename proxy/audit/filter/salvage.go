@@ -5,20 +5,20 @@ import (
 )
 
 // Salvage returns raw with the values of its requestObject and
-// responseObject members replaced by a string that says why, for an event
-// that Scan refused. kube-apiserver passes a patch body through as the
+// responseObject members replaced by the string note (which should say
+// why), for an event that Scan refused or a sink cannot take whole. kube-apiserver passes a patch body through as the
 // client sent it, so a tenant's request can carry a body nested deeper than
 // the scanner follows or holding invalid UTF-8; refusing that event would
 // refuse its whole batch, which the apiserver then drops, every other
 // tenant's events with it. ok is false when the event has neither member or
 // its envelope cannot be walked; the caller scans the result again, so an
 // envelope fault (a duplicate key, say) still refuses the batch.
-func Salvage(raw []byte, reason string) (out []byte, ok bool) {
+func Salvage(raw []byte, note string) (out []byte, ok bool) {
 	i := jsonscan.SkipWS(raw, 0)
 	if i >= len(raw) || raw[i] != '{' {
 		return nil, false
 	}
-	marker := jsonscan.AppendQuote(nil, "[UNPARSEABLE: "+reason+"]")
+	marker := jsonscan.AppendQuote(nil, note)
 	out = append(make([]byte, 0, len(raw)), '{')
 	i = jsonscan.SkipWS(raw, i+1)
 	replaced := false

@@ -22,7 +22,7 @@ func TestSalvage(t *testing.T) {
 			} else if err == nil {
 				t.Fatal("Scan took it")
 			}
-			out, ok := Salvage(raw, err.Error())
+			out, ok := Salvage(raw, "[UNPARSEABLE: "+err.Error()+"]")
 			if !ok {
 				t.Fatal("not salvaged")
 			}

@@ -127,6 +127,14 @@ type SyslogConfig struct {
 	DialTimeout time.Duration `yaml:"dial_timeout"`
 	// WriteTimeout bounds one write. Defaults to 10s.
 	WriteTimeout time.Duration `yaml:"write_timeout"`
+	// MaxMessageBytes bounds one syslog message, header included: it must
+	// not exceed what the receiver takes (rsyslog's maxMessageSize, 8k by
+	// default; the repository's recipe sets 1m). An rsyslog that gets a
+	// larger octet-counted frame falls back to another framing and loses
+	// every message after it on the connection. A larger event is sent
+	// with its request and response bodies replaced by a marker and, if
+	// still too large, cut. Defaults to 1MiB.
+	MaxMessageBytes limits.Bytes `yaml:"max_message_bytes"`
 }
 
 func (c *SyslogConfig) setDefaults() {
@@ -152,6 +160,9 @@ func (c *SyslogConfig) setDefaults() {
 	if c.WriteTimeout == 0 {
 		c.WriteTimeout = 10 * time.Second
 	}
+	if c.MaxMessageBytes == 0 {
+		c.MaxMessageBytes = 1 << 20
+	}
 }
 
 func (c *SyslogConfig) validate() error {
@@ -175,6 +186,9 @@ func (c *SyslogConfig) validate() error {
 	}
 	if c.AckDelay < 0 {
 		errs = append(errs, errors.New("ack_delay must not be negative"))
+	}
+	if c.MaxMessageBytes != 0 && c.MaxMessageBytes < 2048 {
+		errs = append(errs, fmt.Errorf("max_message_bytes %s: want at least 2KiB (RFC 5425 receivers take 2048 at least)", c.MaxMessageBytes))
 	}
 	return errors.Join(errs...)
 }

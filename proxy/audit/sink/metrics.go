@@ -8,7 +8,7 @@ import (
 // Metrics are the sinks' metrics, registered once.
 type Metrics struct {
 	sent, acked, resent, failures *prometheus.CounterVec
-	dropped                       *prometheus.CounterVec
+	dropped, shrunk               *prometheus.CounterVec
 	lag                           *prometheus.GaugeVec
 	sendSeconds                   *prometheus.HistogramVec
 }
@@ -27,6 +27,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Failed sends to a sink; each is retried."}, []string{"sink"}),
 		dropped: f.NewCounterVec(prometheus.CounterOpts{Name: "tenantgate_audit_sink_dropped_events_total",
 			Help: "Audit events a sink skipped, by reason (corrupt_record only: sinks retry everything else)."}, []string{"sink", "reason"}),
+		shrunk: f.NewCounterVec(prometheus.CounterOpts{Name: "tenantgate_audit_sink_shrunk_events_total",
+			Help: "Audit events over a sink's max_message_bytes, sent with their request and response bodies replaced by a marker (or cut)."}, []string{"sink"}),
 		lag: f.NewGaugeVec(prometheus.GaugeOpts{Name: "tenantgate_audit_sink_lag_seconds",
 			Help: "Age of the newest event of the last batch a sink acknowledged."}, []string{"sink"}),
 		sendSeconds: f.NewHistogramVec(prometheus.HistogramOpts{Name: "tenantgate_audit_sink_send_seconds",

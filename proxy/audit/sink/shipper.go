@@ -18,6 +18,9 @@ type Receipt struct {
 	// acknowledgements (see Windowed).
 	Conn uint64
 	End  int64
+	// Shrunk counts the events that went out with their bodies replaced,
+	// or cut, to fit the receiver's message size.
+	Shrunk int
 }
 
 // Sink delivers batches of records.
@@ -139,6 +142,10 @@ func (s *Shipper) ship(ctx context.Context, entries []wal.Entry, win Windowed) {
 		if err == nil {
 			s.backoff = 0
 			s.m.sent.WithLabelValues(s.cfg.Name).Add(float64(len(s.views)))
+			if rc.Shrunk > 0 {
+				s.m.shrunk.WithLabelValues(s.cfg.Name).Add(float64(rc.Shrunk))
+				s.log.Warn("audit events over the sink's max_message_bytes went out with their bodies left out", "events", rc.Shrunk)
+			}
 			if win == nil {
 				s.delivered(end, len(s.views), newest)
 				return

@@ -260,3 +260,52 @@ func TestValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestSyslogMessagesFitTheReceiver: an event over max_message_bytes goes
+// out with its bodies left out (or cut), never as a frame the receiver
+// refuses, which would cost every message after it on the connection.
+func TestSyslogMessagesFitTheReceiver(t *testing.T) {
+	rcv := newSyslogReceiver(t)
+	w, err := wal.Open(wal.Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	const limit = 4096
+	_, stop := startShipper(t, w, Config{Name: "siem", Syslog: &SyslogConfig{Address: rcv.ln.Addr().String(),
+		AckDelay: 100 * time.Millisecond, MaxMessageBytes: limit}})
+	defer stop()
+	big := strings.Repeat("x", 100_000)
+	var frames []byte
+	for i, ev := range []string{
+		`{"auditID":"ev-0000","stage":"ResponseComplete","requestObject":{"data":{"a":"` + big + `"}},"responseObject":{"b":1}}`,
+		`{"auditID":"ev-0001","stage":"ResponseComplete","requestURI":"/` + big + `"}`, // no body to leave out: cut
+		`{"auditID":"ev-0002","stage":"ResponseComplete"}`,
+	} {
+		id := fmt.Sprintf("ev-%04d", i)
+		v := record.View{Key: record.Key(id, "ResponseComplete"), Time: time.Unix(1700000000, 0), AuditID: []byte(id),
+			Stage: []byte("ResponseComplete"), Event: []byte(ev)}
+		frames = wal.AppendFrame(frames, record.Append(nil, &v))
+	}
+	c, err := w.Append(frames, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Wait(nil); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "3 messages", func() bool { return len(rcv.ids()) == 3 })
+	rcv.mu.Lock()
+	defer rcv.mu.Unlock()
+	for _, m := range rcv.msgs {
+		if len(m) > limit {
+			t.Errorf("a message of %d bytes, over %d", len(m), limit)
+		}
+	}
+	if !strings.Contains(rcv.msgs[0], `"requestObject":"[LEFT OUT: the event is`) || !strings.HasSuffix(rcv.msgs[0], `}`) {
+		t.Errorf("first message: %.300s", rcv.msgs[0])
+	}
+	if !strings.HasSuffix(rcv.msgs[2], `{"auditID":"ev-0002","stage":"ResponseComplete"}`) {
+		t.Errorf("the event after them: %s", rcv.msgs[2])
+	}
+}

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/tenantgate/tenantgate/proxy/audit/filter"
 	"github.com/tenantgate/tenantgate/proxy/audit/record"
 )
 
@@ -149,8 +150,13 @@ func (s *syslogSink) Send(ctx context.Context, batch []record.View) (Receipt, er
 		return Receipt{}, err
 	}
 	s.buf = s.buf[:0]
+	shrunk := 0
 	for i := range batch {
-		s.buf = s.appendMessage(s.buf, &batch[i])
+		var cut bool
+		s.buf, cut = s.appendMessage(s.buf, &batch[i])
+		if cut {
+			shrunk++
+		}
 	}
 	_ = s.conn.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
 	if _, err := s.conn.Write(s.buf); err != nil {
@@ -160,12 +166,14 @@ func (s *syslogSink) Send(ctx context.Context, batch []record.View) (Receipt, er
 	if s.broken.Load() {
 		return Receipt{}, errors.New("syslog connection closed by the receiver")
 	}
-	return Receipt{Conn: s.gen.Load(), End: s.raw.written.Load()}, nil
+	return Receipt{Conn: s.gen.Load(), End: s.raw.written.Load(), Shrunk: shrunk}, nil
 }
 
 // appendMessage appends one octet-counted RFC 5424 message:
-// LEN SP <PRI>1 TIMESTAMP HOSTNAME APP-NAME - audit [SD] MSG.
-func (s *syslogSink) appendMessage(dst []byte, v *record.View) []byte {
+// LEN SP <PRI>1 TIMESTAMP HOSTNAME APP-NAME - audit [SD] MSG. A message over
+// MaxMessageBytes is shrunk (see SyslogConfig.MaxMessageBytes), and cut
+// reports it.
+func (s *syslogSink) appendMessage(dst []byte, v *record.View) (_ []byte, cut bool) {
 	app, pri := "kube-apiserver", s.pri
 	if v.Source == record.SourceTenantgate {
 		app, pri = "tenantgate", s.priW
@@ -184,11 +192,22 @@ func (s *syslogSink) appendMessage(dst []byte, v *record.View) []byte {
 	m = appendParam(m, "audit_id", v.AuditID)
 	m = appendParam(m, "stage", v.Stage)
 	m = append(m, "] "...)
-	m = append(m, v.Event...)
+	ev := v.Event
+	if limit := int(s.cfg.MaxMessageBytes); len(m)+len(ev) > limit {
+		cut = true
+		note := fmt.Sprintf("[LEFT OUT: the event is %d bytes, over the sink's max_message_bytes of %d]", len(ev), limit)
+		if small, ok := filter.Salvage(ev, note); ok {
+			ev = small
+		}
+		if len(m)+len(ev) > limit {
+			ev = ev[:max(limit-len(m), 0)] // the receiver gets a cut event, and the connection lives
+		}
+	}
+	m = append(m, ev...)
 	s.msg = m
 	dst = strconv.AppendInt(dst, int64(len(m)), 10)
 	dst = append(dst, ' ')
-	return append(dst, m...)
+	return append(dst, m...), cut
 }
 
 // appendParam appends an SD-PARAM, escaping '"', '\' and ']' as RFC 5424
