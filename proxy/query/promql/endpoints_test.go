@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -106,19 +107,34 @@ func TestMetadataFiltered(t *testing.T) {
 
 func TestFederate(t *testing.T) {
 	env := newTestEnv(t, Config{})
+	var queries []string
 	env.up.answers["/api/v1/query"] = func(w http.ResponseWriter, r *http.Request) {
-		want := `{__name__="up",tenant="acme"} or {job="api",tenant="acme"}`
-		if got := r.Form.Get("query"); got != want {
-			t.Errorf("federation query %q, want %q", got, want)
+		q := r.Form.Get("query")
+		queries = append(queries, q)
+		switch q {
+		case `{__name__="up",tenant="acme"}[5m]`:
+			_, _ = w.Write([]byte(`{"status":"success","data":{"resultType":"matrix","result":[
+				{"metric":{"__name__":"up","job":"api","tenant":"acme"},"values":[[1699999985.5,"0"],[1700000000.5,"1"]]}]}}`))
+		case `{job="api",tenant="acme"}[5m]`:
+			// up again (the same series), a metric whose labels equal up's
+			// but for the name, and a native histogram (left out).
+			_, _ = w.Write([]byte(`{"status":"success","data":{"resultType":"matrix","result":[
+				{"metric":{"__name__":"up","job":"api","tenant":"acme"},"values":[[1700000000.5,"1"]]},
+				{"metric":{"__name__":"scrape_duration_seconds","job":"api","tenant":"acme"},"values":[[1700000000.25,"0.5"]]},
+				{"metric":{"__name__":"http_requests_total","job":"api","tenant":"acme","path":"/a\"b"},"values":[[1699999990,"41"],[1700000000,"42"]]},
+				{"metric":{"__name__":"rpc_seconds","job":"api","tenant":"acme"},"histograms":[[1700000000,{"count":"1"}]]}]}}`))
+		default:
+			t.Errorf("federation query %q", q)
 		}
-		_, _ = w.Write([]byte(`{"status":"success","data":{"resultType":"vector","result":[
-			{"metric":{"__name__":"up","job":"api","tenant":"acme"},"value":[1700000000.5,"1"]},
-			{"metric":{"__name__":"http_requests_total","job":"api","tenant":"acme","path":"/a\"b"},"value":[1700000000,"42"]},
-			{"metric":{"__name__":"rpc_seconds","job":"api","tenant":"acme"},"histogram":[1700000000,{"count":"1"}]}]}}`))
 	}
 	w := env.do("acme-reader", get("/federate", url.Values{"match[]": {"up", `{job="api"}`}}))
 	if w.Code != http.StatusOK {
 		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+	// One range query per match[], restricted: each series' own latest
+	// sample, with its own timestamp, and every metric name kept.
+	if want := []string{`{__name__="up",tenant="acme"}[5m]`, `{job="api",tenant="acme"}[5m]`}; !slices.Equal(queries, want) {
+		t.Errorf("federation queries %q, want %q", queries, want)
 	}
 	golden(t, filepath.Join("testdata", "golden", "federate.golden"), w.Body.String())
 

@@ -17,13 +17,17 @@ import (
 )
 
 // federate serves /federate the way Prometheus does (the latest sample of
-// every series that a match[] selects, in the exposition format), on top of
-// the upstream's instant query API: Thanos query has no /federate, and this
-// way the selectors go through the same enforcement as any query. Every
-// match[] is restricted; the selection is their union (one instant query,
-// sel1 or sel2 ...), evaluated now with the upstream's lookback. Like
-// Prometheus, no match[] selects nothing. Float samples only: native
-// histograms are left out, as in Prometheus' text format.
+// every series that a match[] selects, with its own timestamp, in the
+// exposition format), on top of the upstream's query API: Thanos query has
+// no /federate, and this way the selectors go through the same enforcement
+// as any query. Every match[] is restricted and asked for on its own as a
+// range selector over the last federateLookback, of which each series' last
+// sample is kept; the answer is their union. (One instant query of
+// "sel1 or sel2" would stamp every sample with the query's time, and "or"
+// matches series regardless of their metric name, so it would drop up when
+// scrape_duration_seconds has the same labels.) Like Prometheus, no match[]
+// selects nothing. Float samples only: native histograms are left out, as
+// in Prometheus' text format.
 func (h *Handler) federate(w http.ResponseWriter, r *http.Request, req *request) error {
 	form, err := readForm(r, int64(h.cfg.MaxBodyBytes))
 	if err != nil {
@@ -50,50 +54,98 @@ func (h *Handler) federate(w http.ResponseWriter, r *http.Request, req *request)
 		w.WriteHeader(http.StatusOK)
 		return nil
 	}
-	var data vectorData
-	vals := url.Values{"query": {strings.Join(sels, " or ")}, "time": {strconv.FormatInt(time.Now().Unix(), 10)}}
-	if _, err := h.getJSON(r, req, "/api/v1/query", vals, &data); err != nil {
-		return err
+	now := strconv.FormatInt(time.Now().Unix(), 10)
+	latest := map[string]sample{} // by label set
+	for _, s := range sels {
+		var data matrixData
+		vals := url.Values{"query": {s + "[" + federateLookback + "]"}, "time": {now}}
+		if _, err := h.getJSON(r, req, "/api/v1/query", vals, &data); err != nil {
+			return err
+		}
+		data.latest(latest)
 	}
 	h.d.Metrics.enforced.WithLabelValues(req.endpoint).Inc()
 	w.Header().Set("Content-Type", string(format))
 	w.WriteHeader(http.StatusOK)
-	if err := writeFamilies(w, format, data.families()); err != nil {
+	if err := writeFamilies(w, format, families(latest)); err != nil {
 		h.d.Logger.Debug("writing federation answer", "err", err)
 	}
 	return nil
 }
 
-// vectorData is the data of an instant query answer.
-type vectorData struct {
+// federateLookback is how far back /federate looks for a series' latest
+// sample: Prometheus' and Thanos' default lookback delta.
+const federateLookback = "5m"
+
+// matrixData is the data of a range vector answer.
+type matrixData struct {
 	Result []struct {
 		Metric map[string]string `json:"metric"`
-		Value  *[2]any           `json:"value"`
+		Values [][2]any          `json:"values"`
 	} `json:"result"`
 }
 
-// families groups the float samples of an instant vector into untyped
-// metric families, as Prometheus federates series without metadata.
-func (d vectorData) families() map[string]*dto.MetricFamily {
-	families := map[string]*dto.MetricFamily{}
+// sample is one series' latest float sample.
+type sample struct {
+	metric map[string]string
+	ts, v  float64
+}
+
+// latest records each series' last float sample into into, keeping the
+// later one of a series seen before.
+func (d matrixData) latest(into map[string]sample) {
 	for _, s := range d.Result {
-		name := s.Metric[model.MetricNameLabel]
-		if name == "" || s.Value == nil {
+		if len(s.Values) == 0 {
 			continue
 		}
-		ts, ok1 := s.Value[0].(float64)
-		vs, ok2 := s.Value[1].(string)
+		last := s.Values[len(s.Values)-1]
+		ts, ok1 := last[0].(float64)
+		vs, ok2 := last[1].(string)
 		v, err := strconv.ParseFloat(vs, 64)
 		if !ok1 || !ok2 || err != nil {
 			continue
 		}
+		key := seriesKey(s.Metric)
+		if old, ok := into[key]; !ok || ts > old.ts {
+			into[key] = sample{metric: s.Metric, ts: ts, v: v}
+		}
+	}
+}
+
+// seriesKey identifies a label set.
+func seriesKey(m map[string]string) string {
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	for _, k := range names {
+		b.WriteString(k)
+		b.WriteByte(0)
+		b.WriteString(m[k])
+		b.WriteByte(0)
+	}
+	return b.String()
+}
+
+// families groups the samples into untyped metric families, as Prometheus
+// federates series without metadata.
+func families(samples map[string]sample) map[string]*dto.MetricFamily {
+	families := map[string]*dto.MetricFamily{}
+	for _, s := range samples {
+		name := s.metric[model.MetricNameLabel]
+		if name == "" {
+			continue
+		}
+		ts, v := s.ts, s.v
 		fam := families[name]
 		if fam == nil {
 			fam = &dto.MetricFamily{Name: &name, Type: dto.MetricType_UNTYPED.Enum()}
 			families[name] = fam
 		}
 		m := &dto.Metric{Untyped: &dto.Untyped{Value: &v}, TimestampMs: ptr(int64(ts * 1000))}
-		for k, lv := range s.Metric {
+		for k, lv := range s.metric {
 			if k != model.MetricNameLabel {
 				m.Label = append(m.Label, &dto.LabelPair{Name: ptr(k), Value: ptr(lv)})
 			}
