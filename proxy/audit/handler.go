@@ -454,7 +454,7 @@ func (h *Handler) render(b *batch) error {
 		if err != nil {
 			ts = time.Now()
 		}
-		v := record.View{Key: b.keys[i], Time: ts, Source: record.SourceAPIServer, AuditID: []byte(e.AuditID),
+		v := record.View{Key: b.keys[i], Time: ts, Source: record.SourceAPIServer, AuditID: []byte(res.AuditID),
 			Stage: []byte(e.Stage), Tenant: []byte(res.Tenant), KeyID: []byte(res.KeyID), Event: b.rendered}
 		b.rec = record.Append(b.rec[:0], &v)
 		b.frames = wal.AppendFrame(b.frames, b.rec)

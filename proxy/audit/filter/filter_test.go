@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -220,5 +221,30 @@ func TestScanRefuses(t *testing.T) {
 		if err := Scan([]byte(raw), &e); err == nil {
 			t.Errorf("Scan(%s) accepted it", raw)
 		}
+	}
+}
+
+// TestResultAuditIDMatchesTheEvent: the auditID is the client's Audit-ID
+// header, whatever that held; sinks print Result.AuditID beside the event,
+// so it must be the event's own, pseudonyms and redactions applied.
+func TestResultAuditIDMatchesTheEvent(t *testing.T) {
+	p, err := New(testConfig(t), testRegistry(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := "A13 tenant-acme Bearer abcdefghijklmnopqrstuvwxyz012345"
+	raw := `{"kind":"Event","auditID":` + strconv.Quote(id) + `,"stage":"ResponseComplete","verb":"get","objectRef":{"resource":"pods","namespace":"tenant-acme"}}`
+	out, res := process(t, p, []byte(raw))
+	var ev struct{ AuditID string }
+	if err := json.Unmarshal(out, &ev); err != nil {
+		t.Fatal(err)
+	}
+	if res.AuditID != ev.AuditID || strings.Contains(res.AuditID, "tenant-acme") || strings.Contains(res.AuditID, "abcdefghijklmnop") {
+		t.Fatalf("Result.AuditID %q, the event's %q", res.AuditID, ev.AuditID)
+	}
+	// Nothing to rewrite: the auditID as sent.
+	_, res = process(t, p, []byte(`{"kind":"Event","auditID":"plain-1","stage":"ResponseComplete","verb":"get"}`))
+	if res.AuditID != "plain-1" {
+		t.Fatalf("Result.AuditID %q", res.AuditID)
 	}
 }

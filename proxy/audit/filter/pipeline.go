@@ -204,6 +204,11 @@ type Result struct {
 	Source string
 	// Redactions counts the redacted values.
 	Redactions int
+	// AuditID is the event's auditID as the rendered event carries it,
+	// pseudonyms and pattern redactions applied: what a sink may print
+	// beside the event (it is the client's Audit-ID header, whatever that
+	// held).
+	AuditID string
 }
 
 // Scratch holds the buffers that Process reuses between events.
@@ -232,8 +237,11 @@ func (p *Pipeline) Process(e *Event, dst []byte, sc *Scratch) ([]byte, Result, e
 		return dst, Result{}, err
 	}
 	body := sc.a
+	res.AuditID = e.AuditID
+	changed := false
 	if p.pseudo != nil && *p.cfg.Pseudonymization.Namespaces {
-		if out, changed := p.replaceNamespaces(body, sc.b[:0]); changed {
+		var out []byte
+		if out, changed = p.replaceNamespaces(body, sc.b[:0]); changed {
 			sc.a, sc.b = out, sc.a
 			body = out
 		}
@@ -247,6 +255,28 @@ func (p *Pipeline) Process(e *Event, dst []byte, sc *Scratch) ([]byte, Result, e
 		body = red
 		res.Redactions += n
 	}
+	if changed || n > 0 {
+		res.AuditID = p.rewrittenString(e.AuditID)
+	}
 	res.Redactions += e.redactions
 	return append(dst, body...), res, nil
+}
+
+// rewrittenString applies to s the passes that run over the whole rendered
+// event (namespace pseudonyms, redaction patterns), as they apply to it
+// there, inside a JSON string.
+func (p *Pipeline) rewrittenString(s string) string {
+	q := jsonscan.AppendQuote(nil, s)
+	if p.pseudo != nil && *p.cfg.Pseudonymization.Namespaces {
+		if out, changed := p.replaceNamespaces(q, nil); changed {
+			q = out
+		}
+	}
+	if out, n, err := p.patterns.apply(q, nil); err == nil && n > 0 {
+		q = out
+	}
+	if v, ok := jsonscan.Str(q, 0, len(q)); ok {
+		return v
+	}
+	return ""
 }
