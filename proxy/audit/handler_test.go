@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -303,5 +304,90 @@ func TestUnparseableBodyCostsTheBodyNotTheBatch(t *testing.T) {
 	dup := strings.Replace(bad("dup", deep), `"verb":"create"`, `"verb":"create","verb":"delete"`, 1)
 	if rec := f.post(t, "kube-apiserver", list(dup)); rec.Code != http.StatusBadRequest {
 		t.Fatalf("duplicate key with a deep body: status %d", rec.Code)
+	}
+}
+
+// TestRefusalFloodIsAggregated: a flood of refused requests (bad tokens,
+// each with its own request ID and client port) is stored as a few events
+// that say how many they stand for, not one each: the queue is the
+// apiservers' events' first.
+func TestRefusalFloodIsAggregated(t *testing.T) {
+	f := newFixture(t, nil)
+	const n = 1000
+	for i := range n {
+		f.h.Record(context.Background(), secevent.Event{Time: time.Now(), RequestID: fmt.Sprintf("r%d", i), Route: "audit_events",
+			Method: "POST", Path: "/audit/v1/events", Decision: secevent.AuthnFailed, Reason: "invalid_token", Status: 401,
+			Remote: fmt.Sprintf("10.9.9.9:%d", 40000+i)})
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	var lines []string
+	total := 0
+	for {
+		b, _ := os.ReadFile(f.out)
+		lines, total = strings.Split(strings.TrimSpace(string(b)), "\n"), 0
+		if len(b) == 0 {
+			lines = nil
+		}
+		for _, l := range lines {
+			var ev struct{ Annotations map[string]string }
+			if json.Unmarshal([]byte(l), &ev) == nil {
+				r, err := strconv.Atoi(ev.Annotations[AnnotationRepeats])
+				if err != nil {
+					r = 1
+				}
+				total += r
+			}
+		}
+		if total >= n || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, l := range lines {
+		if !json.Valid([]byte(l)) {
+			t.Fatalf("not JSON: %s", l)
+		}
+	}
+	if total != n || len(lines) > n/50 {
+		t.Fatalf("%d events stored for %d refusals (repeats add up to %d)", len(lines), n, total)
+	}
+}
+
+// TestSecurityEventsLeaveTheQueuesLastPart: with the SIEM down, security
+// events stop being stored once the queue is nine-tenths full; the
+// apiservers' events take the rest.
+func TestSecurityEventsLeaveTheQueuesLastPart(t *testing.T) {
+	hec := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "down", http.StatusServiceUnavailable)
+	}))
+	defer hec.Close()
+	t.Setenv("TEST_HEC_TOKEN", "t")
+	f := newFixture(t, func(c *Config) {
+		c.Queue.MaxBytes, c.Queue.SegmentBytes, c.MaxBodyBytes = 64<<10, 8<<10, 16<<10
+		c.Sinks = []sink.Config{{Name: "hec", HEC: &sink.HECConfig{URL: hec.URL, TokenEnv: "TEST_HEC_TOKEN"}}}
+	})
+	// Fill the queue past nine-tenths with the apiservers' events.
+	for i := 0; f.s.wal.Free() > 6<<10; i++ {
+		if rec := f.post(t, "kube-apiserver", list(event(fmt.Sprint("fill-", i), "tenant-acme", ""))); rec.Code != http.StatusOK {
+			t.Fatalf("filling: status %d", rec.Code)
+		}
+	}
+	free := f.s.wal.Free()
+	for i := range 50 {
+		f.h.Record(context.Background(), secevent.Event{Time: time.Now(), RequestID: fmt.Sprint("r", i), Route: "audit_events",
+			Decision: secevent.Denied, Reason: fmt.Sprint("reason-", i), Status: 403})
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for testutil.ToFloat64(f.s.m.security.WithLabelValues(secevent.Denied, "dropped")) < 50 {
+		if time.Now().After(deadline) {
+			t.Fatalf("security events not dropped: %v", testutil.ToFloat64(f.s.m.security.WithLabelValues(secevent.Denied, "dropped")))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := f.s.wal.Free(); got != free {
+		t.Fatalf("security events took %d bytes of the last part", free-got)
+	}
+	if rec := f.post(t, "kube-apiserver", list(event("after", "tenant-acme", ""))); rec.Code != http.StatusOK {
+		t.Fatalf("an apiserver batch after them: status %d", rec.Code)
 	}
 }

@@ -2,7 +2,9 @@ package audit
 
 import (
 	"context"
+	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tenantgate/tenantgate/proxy/audit/filter"
@@ -25,11 +27,49 @@ const (
 	AnnotationRoute    = "decision.tenantgate.io/route"
 	AnnotationCount    = "decision.tenantgate.io/count"
 	AnnotationAuthn    = "decision.tenantgate.io/authn-method"
+	// AnnotationRepeats is on a refusal that stands for several alike ones
+	// (same decision, reason, route, caller, client address, user agent and
+	// status) within one batch: how many. A flood of refused requests must
+	// not flood the queue that the apiservers' events need.
+	AnnotationRepeats = "decision.tenantgate.io/repeats"
 )
 
+// securityReserve is the share of the queue (1/securityReserve) that
+// security events leave to the apiservers' events: past it they are
+// dropped and counted, not stored.
+const securityReserve = 10
+
 type secItem struct {
-	ev   secevent.Event
-	pipe *filter.Pipeline
+	ev      secevent.Event
+	pipe    *filter.Pipeline
+	repeats int // alike refusals it stands for, itself included (0: itself only)
+}
+
+// aggregate folds refusals alike but for their request into the first of
+// them, counting them in repeats; the others are kept as they are.
+func aggregate(items []secItem) []secItem {
+	type key struct{ decision, reason, route, method, caller, host, agent, tenants string }
+	first := map[key]int{}
+	out := items[:0]
+	for _, it := range items {
+		ev := &it.ev
+		if ev.Status < 400 {
+			out = append(out, it)
+			continue
+		}
+		host := ev.Remote
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		k := key{ev.Decision, ev.Reason + " " + strconv.Itoa(ev.Status), ev.Route, ev.Method, ev.Caller, host, ev.UserAgent, strings.Join(ev.Tenants, "|")}
+		if i, ok := first[k]; ok {
+			out[i].repeats = max(out[i].repeats, 1) + 1
+			continue
+		}
+		first[k] = len(out)
+		out = append(out, it)
+	}
+	return out
 }
 
 // securityQueue takes security events from request paths without blocking
@@ -85,12 +125,25 @@ func (q *securityQueue) run(ctx context.Context) {
 // store filters and stores a batch of security events, retrying while the
 // queue refuses them for a few seconds.
 func (q *securityQueue) store(ctx context.Context, items []secItem) {
+	decisions := make([]string, len(items))
+	for i := range items {
+		decisions[i] = items[i].ev.Decision
+	}
+	items = aggregate(items)
+	if q.s.wal.Free() < int64(q.s.cfg.Queue.MaxBytes)/securityReserve {
+		q.s.log.Warn("dropping tenantgate security events: the audit queue is nearly full and keeps its last part for the apiservers' events",
+			"events", len(decisions))
+		for _, d := range decisions {
+			q.s.m.security.WithLabelValues(d, "dropped").Inc()
+		}
+		return
+	}
 	var frames, raw, out []byte
 	var sc filter.Scratch
 	var e filter.Event
 	n := 0
 	for _, it := range items {
-		raw = appendSecurityEvent(raw[:0], &it.ev)
+		raw = appendSecurityEvent(raw[:0], &it.ev, it.repeats)
 		if err := filter.Scan(raw, &e); err != nil {
 			continue
 		}
@@ -126,13 +179,14 @@ func (q *securityQueue) store(ctx context.Context, items []secItem) {
 		case <-ctx.Done():
 		}
 	}
-	for _, it := range items {
-		q.s.m.security.WithLabelValues(it.ev.Decision, outcome).Inc()
+	for _, d := range decisions {
+		q.s.m.security.WithLabelValues(d, outcome).Inc()
 	}
 }
 
-// appendSecurityEvent renders ev as an audit.k8s.io/v1 Event.
-func appendSecurityEvent(dst []byte, ev *secevent.Event) []byte {
+// appendSecurityEvent renders ev as an audit.k8s.io/v1 Event; repeats,
+// when more than 1, is how many alike refusals it stands for.
+func appendSecurityEvent(dst []byte, ev *secevent.Event, repeats int) []byte {
 	ts := ev.Time.UTC().Format("2006-01-02T15:04:05.000000Z")
 	str := func(k, v string) {
 		dst = append(dst, ',', '"')
@@ -187,6 +241,9 @@ func appendSecurityEvent(dst []byte, ev *secevent.Event) []byte {
 	}
 	if ev.Count > 0 {
 		str(AnnotationCount, strconv.Itoa(ev.Count))
+	}
+	if repeats > 1 {
+		str(AnnotationRepeats, strconv.Itoa(repeats))
 	}
 	return append(dst, "}}"...)
 }

@@ -339,6 +339,14 @@ func (w *WAL) Append(frames []byte, records int) (*Commit, error) {
 	return req.commit, nil
 }
 
+// Free returns how many more bytes the queue takes before Append answers
+// ErrFull.
+func (w *WAL) Free() int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.opts.MaxBytes - w.usedLocked() - w.queued
+}
+
 // usedLocked returns the bytes of the segments that some reader still
 // needs.
 func (w *WAL) usedLocked() int64 {
