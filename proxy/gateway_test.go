@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -501,18 +502,22 @@ func TestRemoteWriteUpstreamFailures(t *testing.T) {
 	})
 }
 
-func TestRemoteWriteSplit(t *testing.T) {
-	up := newFakeUpstream(t)
-	var failGlobex bool
-	var mu sync.Mutex
+// failingFor makes up answer 503 to the requests for the upstream tenant
+// value tenant while the returned switch is on, 204 to the others.
+func failingFor(up *fakeUpstream, tenant string) *atomic.Bool {
+	var fail atomic.Bool
 	up.answer = func(r *received) int {
-		mu.Lock()
-		defer mu.Unlock()
-		if r.tenant == "globex-upstream" && failGlobex {
+		if r.tenant == tenant && fail.Load() {
 			return 503
 		}
 		return 204
 	}
+	return &fail
+}
+
+func TestRemoteWriteSplit(t *testing.T) {
+	up := newFakeUpstream(t)
+	failGlobex := failingFor(up, "globex-upstream")
 	g, reg := newTestGateway(t, testConfig(t, up.URL, ""))
 	body := v1Request(
 		[]string{"__name__", "up", "job", "a", "tenant", "acme"},
@@ -520,9 +525,7 @@ func TestRemoteWriteSplit(t *testing.T) {
 		[]string{"__name__", "up", "job", "c", "tenant", "acme"},
 	)
 
-	mu.Lock()
-	failGlobex = true
-	mu.Unlock()
+	failGlobex.Store(true)
 	w := do(t, g.Handler(), call{token: tokMulti, body: body})
 	if w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), "request id") {
 		t.Fatalf("partial failure: status %d body %q, want 503", w.Code, w.Body)
@@ -533,9 +536,7 @@ func TestRemoteWriteSplit(t *testing.T) {
 	}
 
 	// The sender retries the same bytes: only globex's part goes again.
-	mu.Lock()
-	failGlobex = false
-	mu.Unlock()
+	failGlobex.Store(false)
 	w = do(t, g.Handler(), call{token: tokMulti, body: body})
 	if w.Code != http.StatusNoContent {
 		t.Fatalf("retry: status %d body %q", w.Code, w.Body)
@@ -766,16 +767,7 @@ func TestUpstreamRetryAfter(t *testing.T) {
 // and on partial failure what was stored before it.
 func TestRemoteWriteSplitV2Counts(t *testing.T) {
 	up := newFakeUpstream(t)
-	var failGlobex bool
-	var mu sync.Mutex
-	up.answer = func(r *received) int {
-		mu.Lock()
-		defer mu.Unlock()
-		if r.tenant == "globex-upstream" && failGlobex {
-			return 503
-		}
-		return 204
-	}
+	failGlobex := failingFor(up, "globex-upstream")
 	up.header = func(r *received) http.Header {
 		// The upstream stores one sample fewer than it is sent.
 		return http.Header{"X-Prometheus-Remote-Write-Samples-Written": {strconv.Itoa(len(r.v2.Timeseries) - 1)}}
@@ -790,17 +782,13 @@ func TestRemoteWriteSplitV2Counts(t *testing.T) {
 		[]string{"__name__", "up", "job", "d", "tenant", "globex"},
 		[]string{"__name__", "up", "job", "e", "tenant", "acme"},
 	)
-	mu.Lock()
-	failGlobex = true
-	mu.Unlock()
+	failGlobex.Store(true)
 	w := do(t, g.Handler(), call{token: tokMulti, ctype: ctV2, body: body})
 	if w.Code != http.StatusServiceUnavailable || w.Header().Get("X-Prometheus-Remote-Write-Samples-Written") != "2" {
 		t.Fatalf("partial failure: status %d, samples written %q, want 503 and 2 (acme's 3, less the one its upstream did not store)",
 			w.Code, w.Header().Get("X-Prometheus-Remote-Write-Samples-Written"))
 	}
-	mu.Lock()
-	failGlobex = false
-	mu.Unlock()
+	failGlobex.Store(false)
 	w = do(t, g.Handler(), call{token: tokMulti, ctype: ctV2, body: body})
 	if w.Code != http.StatusNoContent || w.Header().Get("X-Prometheus-Remote-Write-Samples-Written") != "3" {
 		t.Fatalf("retry: status %d, samples written %q, want 204 and 3 (2 + 1)", w.Code, w.Header().Get("X-Prometheus-Remote-Write-Samples-Written"))

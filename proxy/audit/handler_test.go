@@ -174,16 +174,22 @@ func TestDiskFailureIs503AndNothingIsDelivered(t *testing.T) {
 	}
 }
 
-func TestQueueFullIs503(t *testing.T) {
+// newFixtureSIEMDown is a fixture with a 64 KiB queue whose only sink (HEC)
+// answers 503, so that nothing leaves the queue.
+func newFixtureSIEMDown(t *testing.T) *fixture {
 	hec := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		http.Error(w, "down", http.StatusServiceUnavailable)
 	}))
-	defer hec.Close()
+	t.Cleanup(hec.Close)
 	t.Setenv("TEST_HEC_TOKEN", "t")
-	f := newFixture(t, func(c *Config) {
+	return newFixture(t, func(c *Config) {
 		c.Queue.MaxBytes, c.Queue.SegmentBytes, c.MaxBodyBytes = 64<<10, 8<<10, 16<<10
 		c.Sinks = []sink.Config{{Name: "hec", HEC: &sink.HECConfig{URL: hec.URL, TokenEnv: "TEST_HEC_TOKEN"}}}
 	})
+}
+
+func TestQueueFullIs503(t *testing.T) {
+	f := newFixtureSIEMDown(t)
 	full := false
 	for i := 0; i < 200 && !full; i++ {
 		rec := f.post(t, "kube-apiserver", list(event(fmt.Sprint("ev-", i), "tenant-acme", "")))
@@ -357,15 +363,7 @@ func TestRefusalFloodIsAggregated(t *testing.T) {
 // events stop being stored once the queue is nine-tenths full; the
 // apiservers' events take the rest.
 func TestSecurityEventsLeaveTheQueuesLastPart(t *testing.T) {
-	hec := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		http.Error(w, "down", http.StatusServiceUnavailable)
-	}))
-	defer hec.Close()
-	t.Setenv("TEST_HEC_TOKEN", "t")
-	f := newFixture(t, func(c *Config) {
-		c.Queue.MaxBytes, c.Queue.SegmentBytes, c.MaxBodyBytes = 64<<10, 8<<10, 16<<10
-		c.Sinks = []sink.Config{{Name: "hec", HEC: &sink.HECConfig{URL: hec.URL, TokenEnv: "TEST_HEC_TOKEN"}}}
-	})
+	f := newFixtureSIEMDown(t)
 	// Fill the queue past nine-tenths with the apiservers' events.
 	for i := 0; f.s.wal.Free() > 6<<10; i++ {
 		if rec := f.post(t, "kube-apiserver", list(event(fmt.Sprint("fill-", i), "tenant-acme", ""))); rec.Code != http.StatusOK {
