@@ -16,14 +16,7 @@ import (
 
 func TestReloaderAppliesValidFilesAndRefusesInvalidOnes(t *testing.T) {
 	dir := t.TempDir()
-	path := filepath.Join(dir, "tenantgate.yaml")
-	good, err := os.ReadFile("testdata/minimal.good.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, good, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path, good := writeMinimal(t, dir)
 	var mu sync.Mutex
 	var applied []*Config
 	apply := func(_ context.Context, c *Config) error {
@@ -63,7 +56,7 @@ func TestReloaderAppliesValidFilesAndRefusesInvalidOnes(t *testing.T) {
 	if count() != 1 || testutil.ToFloat64(r.success) != 0 {
 		t.Fatalf("invalid file: applied %d, last_reload_successful %v", count(), testutil.ToFloat64(r.success))
 	}
-	err = r.Reload(ctx, "http", true)
+	err := r.Reload(ctx, "http", true)
 	if err == nil || !strings.Contains(err.Error(), "field bogus_key not found") {
 		t.Fatalf("forced reload of an invalid file: %v", err)
 	}
@@ -90,6 +83,21 @@ func TestReloaderAppliesValidFilesAndRefusesInvalidOnes(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("Run: %v", err)
 	}
+}
+
+// writeMinimal writes testdata/minimal.good.yaml as dir/tenantgate.yaml and
+// returns its path and content.
+func writeMinimal(t *testing.T, dir string) (string, []byte) {
+	t.Helper()
+	path := filepath.Join(dir, "tenantgate.yaml")
+	good, err := os.ReadFile("testdata/minimal.good.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, good, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path, good
 }
 
 // writeAtomically replaces path the way editors and Kubernetes do: write a
@@ -122,14 +130,7 @@ func waitFor(t *testing.T, cond func() bool) {
 // volume's ..data symlink.
 func TestReloaderWatchesNamedFiles(t *testing.T) {
 	dir, certs := t.TempDir(), t.TempDir()
-	path := filepath.Join(dir, "tenantgate.yaml")
-	good, err := os.ReadFile("testdata/minimal.good.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, good, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path, good := writeMinimal(t, dir)
 	// certs/tls.crt -> ..data/tls.crt, ..data -> ..v1, as the kubelet lays
 	// out a Secret volume.
 	for _, v := range []string{"..v1", "..v2"} {

@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -357,12 +356,14 @@ func (u *upstreamBody) released() bool { return u.readers.Load() == 0 }
 
 type bodyReader struct {
 	*bytes.Reader
-	u    *upstreamBody
-	once sync.Once
+	u      *upstreamBody
+	closed atomic.Bool
 }
 
 func (r *bodyReader) Close() error {
-	r.once.Do(func() { r.u.readers.Add(-1) })
+	if r.closed.CompareAndSwap(false, true) {
+		r.u.readers.Add(-1)
+	}
 	return nil
 }
 
