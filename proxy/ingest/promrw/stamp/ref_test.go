@@ -81,7 +81,7 @@ func labelPairsV1(ls []prompb.Label) [][2]string {
 func valuesOf(ls [][2]string, name string) []string {
 	var vs []string
 	for _, l := range ls {
-		if l[0] == name {
+		if l[0] == name && l[1] != "" { // an empty value is no label
 			vs = append(vs, l[1])
 		}
 	}

@@ -21,6 +21,8 @@
 // Labels:
 //   - Every existing LabelName label is removed, however many there are, and
 //     one is inserted; the policy applies when any of them has another value.
+//     An empty value is no label, as in Prometheus: removed, never another
+//     value, and unlabelled for Only and LabelValues.
 //   - With sorted labels (Prometheus always sorts them) the new label goes in
 //     sorted position, comparing bytes. With unsorted labels it is still there
 //     exactly once, but its position is unspecified: receivers sort labels.

@@ -388,6 +388,53 @@ func TestRewriteConflict(t *testing.T) {
 	})
 }
 
+// TestEmptyValueIsNoLabel: Prometheus treats a label with an empty value as
+// absent, so tenant="" is stamped over under every policy, is never another
+// tenant's value, and is never kept beside the stamped label.
+func TestEmptyValueIsNoLabel(t *testing.T) {
+	src := marshalV1(t, &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{
+		{Labels: lbls("__name__", "up", "tenant", ""), Samples: sample(1, 1)},
+		{Labels: lbls("__name__", "up", "job", "x", "tenant", "", "tenant", "team-a"), Samples: sample(1, 1)},
+	}})
+	_, v2 := toV2(t, src)
+	for _, c := range []struct {
+		name    string
+		in, out Version
+		src     []byte
+	}{{"v1", V1, V1, src}, {"v2", V2, V2, v2}, {"v2 to v1", V2, V1, v2}} {
+		t.Run(c.name, func(t *testing.T) {
+			for _, p := range []Policy{Overwrite, Reject, Drop} {
+				o := Options{LabelName: "tenant", Value: "team-a", Policy: p, Output: c.out}
+				out, st, err := Rewrite(nil, c.src, c.in, o)
+				if err != nil {
+					t.Fatalf("%v: %v", p, err)
+				}
+				if st.Series != 2 || st.Overwritten != 0 || st.Dropped != 0 {
+					t.Errorf("%v: stats %+v, want 2 series, none overwritten or dropped", p, st)
+				}
+				if err := checkDecoded(out, c.out, o); err != nil {
+					t.Errorf("%v: %v", p, err)
+				}
+			}
+			// Beside another value, the empty one is no conflict: the other is.
+			other := marshalV1(t, &prompb.WriteRequest{Timeseries: []prompb.TimeSeries{
+				{Labels: lbls("__name__", "up", "tenant", "", "tenant", "other"), Samples: sample(1, 1)},
+			}})
+			if c.in == V2 {
+				_, other = toV2(t, other)
+			}
+			_, _, err := Rewrite(nil, other, c.in, Options{LabelName: "tenant", Value: "team-a", Policy: Reject, Output: c.out})
+			var ce *ConflictError
+			if !errors.As(err, &ce) || ce.Have != "other" || ce.Want != "team-a" {
+				t.Errorf("err = %v, want other conflicting with team-a", err)
+			}
+			if vs, err := LabelValues(other, c.in, "tenant"); err != nil || !slices.Equal(vs, []string{"other"}) {
+				t.Errorf("LabelValues = %q, %v, want [other]", vs, err)
+			}
+		})
+	}
+}
+
 // toV2 converts a 1.0 request to 2.0 with the generated types.
 func toV2(t *testing.T, src []byte) (*writev2.Request, []byte) {
 	t.Helper()

@@ -24,7 +24,7 @@ const (
 // v1Info is what scanV1 learns about one series.
 type v1Info struct {
 	insPos     int    // offset in the series where the stamped label goes
-	nTenant    int    // existing LabelName labels; their spans are in sc.spans
+	nTenant    int    // existing LabelName labels with a value; all their spans are in sc.spans
 	first      []byte // value of the first of them
 	allValue   bool   // every existing value equals Value
 	agree      bool   // every existing value equals first
@@ -169,7 +169,7 @@ func (r *rewriter) seriesV1(dst, s []byte, base, idx int) ([]byte, error) {
 	r.st.Histograms += in.histograms
 
 	spans := r.sc.spans
-	if len(spans) == 1 && in.allValue && spans[0].end == in.insPos {
+	if len(spans) == 1 && in.nTenant == 1 && in.allValue && spans[0].end == in.insPos {
 		// Already stamped, in place: keep the series as it is.
 		return appendBytesField(dst, keyV1Timeseries, s), nil
 	}
@@ -259,6 +259,10 @@ func (r *rewriter) scanV1(s []byte, base, idx int) (in v1Info, _ *MalformedError
 
 // tenantV1 records an existing LabelName label spanning s[start:end].
 func (r *rewriter) tenantV1(in *v1Info, value []byte, start, end int) {
+	r.sc.spans = append(r.sc.spans, span{start, end})
+	if len(value) == 0 {
+		return // an empty value is no label (Prometheus): removed, never a conflict
+	}
 	if in.nTenant == 0 {
 		in.first = value
 	} else if string(value) != string(in.first) {
@@ -268,7 +272,6 @@ func (r *rewriter) tenantV1(in *v1Info, value []byte, start, end int) {
 		in.allValue = false
 	}
 	in.nTenant++
-	r.sc.spans = append(r.sc.spans, span{start, end})
 }
 
 var v1FieldNames = [...]string{v1Labels: "labels", v1Samples: "samples", v1Exemplars: "exemplars", v1Histograms: "histograms"}
@@ -362,7 +365,7 @@ func (r *rewriter) conflictV1(s []byte, in v1Info) error {
 		}
 		name, value, _ := parseLabel(s[vs:ve])
 		w.add(name, value)
-		if string(name) != r.ln {
+		if string(name) != r.ln || len(value) == 0 {
 			continue
 		}
 		if !in.agree && string(value) != string(in.first) {

@@ -32,12 +32,14 @@ const (
 	fOnly                         // equals *Options.Only
 	fMetricName                   // equals "__name__"
 	fMetaDone                     // translation: metadata emitted for this family
+	fEmpty                        // the empty string: a LabelName pair with it is no label
 )
 
 // v2Info is what scanV2 learns about one series.
 type v2Info struct {
 	insIdx     int    // index in sc.refs where the new pair goes
-	nTenant    int    // existing LabelName pairs
+	nTenant    int    // existing LabelName pairs with a value
+	nEmpty     int    // existing LabelName pairs with the empty value
 	first      uint32 // value ref of the first of them
 	allValue   bool   // every existing value equals Value
 	agree      bool   // every existing value equals first
@@ -139,6 +141,9 @@ func (r *rewriter) addSymbol(start, end int) {
 	}
 	if len(sym) == 8 && string(sym) == "__name__" {
 		f |= fMetricName
+	}
+	if len(sym) == 0 {
+		f |= fEmpty
 	}
 	r.sc.syms = append(r.sc.syms, span{start, end})
 	r.sc.flags = append(r.sc.flags, f)
@@ -253,7 +258,7 @@ func (r *rewriter) seriesV2(dst, s []byte, base, idx int) ([]byte, error) {
 	r.count(&in)
 	pair := r.sc.entry
 	spans, refs := r.sc.spans, r.sc.refs
-	if len(spans) == 1 && in.nTenant == 1 && in.allValue && in.insIdx >= 2 &&
+	if len(spans) == 1 && in.nTenant == 1 && in.nEmpty == 0 && in.allValue && in.insIdx >= 2 &&
 		r.sc.flags[refs[in.insIdx-2]]&fEQ != 0 && s[spans[0].start] == keyV2LabelsRefs {
 		// Already stamped, in place: keep the series as it is.
 		return appendBytesField(dst, keyV2Timeseries, s), nil
@@ -406,6 +411,10 @@ func (r *rewriter) pairsGeneral(in *v2Info) {
 		switch {
 		case f&fEQ != 0:
 			v := refs[k+1]
+			if flags[v]&fEmpty != 0 {
+				in.nEmpty++ // no label (Prometheus): removed, never a conflict
+				continue
+			}
 			if in.nTenant == 0 {
 				in.first = v
 			} else if !r.sameSym(v, in.first) {
@@ -510,7 +519,7 @@ func (r *rewriter) conflictV2(in *v2Info) error {
 	for k := 0; k+1 < len(refs); k += 2 {
 		name, value := r.sym(refs[k]), r.sym(refs[k+1])
 		w.add(name, value)
-		if r.sc.flags[refs[k]]&fEQ == 0 {
+		if r.sc.flags[refs[k]]&fEQ == 0 || len(value) == 0 {
 			continue
 		}
 		if !in.agree && !r.sameSym(refs[k+1], in.first) {
