@@ -248,3 +248,39 @@ func TestResultAuditIDMatchesTheEvent(t *testing.T) {
 		t.Fatalf("Result.AuditID %q", res.AuditID)
 	}
 }
+
+// TestNamespaceAfterAnEscape: a tenant namespace right after a JSON escape or
+// a URI's percent-encoding is a word of its own once decoded, and is
+// pseudonymized like any other; inside a longer word it is not.
+func TestNamespaceAfterAnEscape(t *testing.T) {
+	p, err := New(testConfig(t), testRegistry(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		text string // JSON string contents holding tenant-acme
+		want bool   // pseudonymized
+	}{
+		{`namespaces:\ntenant-acme`, true},
+		{`a\ttenant-acme\r\n`, true},
+		{`\u003ctenant-acme\u003e`, true},
+		{`\u00e9tenant-acme`, true},
+		{`/api/v1/namespaces%2ftenant-acme/pods`, true},
+		{`q=ns%20tenant-acme`, true},
+		{`x%3dtenant-acme`, true},
+		{`\\ntenant-acme`, false},    // a backslash, then the word ntenant-acme
+		{`\u0061tenant-acme`, false}, // "atenant-acme"
+		{`%61tenant-acme`, false},
+		{`xtenant-acme`, false},
+	} {
+		raw := `{"kind":"Event","auditID":"e1","stage":"ResponseComplete","verb":"get","objectRef":{"resource":"configmaps","namespace":"default"},"annotations":{"note":"` + c.text + `"}}`
+		out, _ := process(t, p, []byte(raw))
+		var ev struct{ Annotations map[string]string }
+		if err := json.Unmarshal(out, &ev); err != nil {
+			t.Fatalf("%s: %v\n%s", c.text, err, out)
+		}
+		if got := !strings.Contains(ev.Annotations["note"], "tenant-acme"); got != c.want {
+			t.Errorf("%s: pseudonymized %v, want %v: %q", c.text, got, c.want, ev.Annotations["note"])
+		}
+	}
+}

@@ -270,7 +270,7 @@ func (p *Pipeline) replaceNamespaces(b, dst []byte) ([]byte, bool) {
 		for end < len(b) && nsChar(b[end]) {
 			end++
 		}
-		if ps, ok := p.nsPseudo[string(b[j:end])]; ok && (j == 0 || !nsChar(b[j-1])) {
+		if ps, ok := p.nsPseudo[string(b[j:end])]; ok && startsWord(b, j) {
 			dst = append(dst, b[last:j]...)
 			dst = append(dst, ps...)
 			last, changed = end, true
@@ -304,6 +304,49 @@ func (p *Pipeline) nextCandidate(b []byte, i int, prefix string) int {
 }
 
 func nsChar(c byte) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' }
+
+// startsWord reports whether a namespace name can start at b[j] of a JSON
+// text: what comes before it, decoded, is no name character. The raw byte
+// before it may end an escape ("\n", "\u003c") or a percent-encoding of a
+// URI ("%2f", "%20") whose own last character is a letter or a digit.
+func startsWord(b []byte, j int) bool {
+	if j == 0 || !nsChar(b[j-1]) {
+		return true
+	}
+	if j >= 3 && b[j-3] == '%' && isHex(b[j-2]) && isHex(b[j-1]) {
+		return !nsChar(unhex(b[j-2])<<4 | unhex(b[j-1]))
+	}
+	if j >= 2 && bytes.IndexByte([]byte("bfnrt"), b[j-1]) >= 0 && escaped(b, j-2) {
+		return true // a control character
+	}
+	if j >= 6 && b[j-5] == 'u' && escaped(b, j-6) {
+		h := b[j-4 : j]
+		if isHex(h[0]) && isHex(h[1]) && isHex(h[2]) && isHex(h[3]) {
+			r := rune(unhex(h[0]))<<12 | rune(unhex(h[1]))<<8 | rune(unhex(h[2]))<<4 | rune(unhex(h[3]))
+			return r >= 0x80 || !nsChar(byte(r))
+		}
+	}
+	return false
+}
+
+// escaped reports whether b[i] is a backslash that starts an escape: one
+// preceded by an even number of backslashes.
+func escaped(b []byte, i int) bool {
+	n := 0
+	for ; i >= 0 && b[i] == '\\'; i-- {
+		n++
+	}
+	return n%2 == 1
+}
+
+func isHex(c byte) bool { return c >= '0' && c <= '9' || c|0x20 >= 'a' && c|0x20 <= 'f' }
+
+func unhex(c byte) byte {
+	if c <= '9' {
+		return c - '0'
+	}
+	return c | 0x20 - 'a' + 10
+}
 
 // tenantClaimKey reports whether a user.extra key is one of the tenant-claim
 // keys.
