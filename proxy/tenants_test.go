@@ -88,6 +88,9 @@ func (s *memStore) Get(_ context.Context, id string) (tenancy.Config, error) {
 }
 
 func (s *memStore) Create(_ context.Context, c tenancy.Config) error {
+	if c.ID == "unrenderable" {
+		return fmt.Errorf("%w: tenant %q: no backup bucket", admin.ErrInvalid, c.ID)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.m[c.ID]; ok {
@@ -134,6 +137,8 @@ func TestAdminAPI(t *testing.T) {
 		{"create unknown key", "POST", "/admin/v1/tenants", tokMulti, `{"id": "x", "colour": "red"}`, 400, []string{"field colour not found"}},
 		{"create with an unknown provider", "POST", "/admin/v1/tenants", tokMulti, strings.Replace(strings.Replace(newTenant, "newco", "typo", 1), "subject:static/", "subject:statik/", 1), 400,
 			[]string{`principal subject:statik/nobody-agent names provider \"statik\", which is not configured (configured: static)`}},
+		{"two YAML documents", "POST", "/admin/v1/tenants", tokMulti, "id: one\ngrants: [{principals: [subject:static/x], signals: [logs], access: [read]}]\n---\nid: two\n", 400, []string{"more than one YAML document"}},
+		{"refused by the store", "POST", "/admin/v1/tenants", tokMulti, strings.Replace(newTenant, "newco", "unrenderable", 1), 400, []string{"no backup bucket"}},
 		{"create as YAML", "POST", "/admin/v1/tenants", tokMulti, "id: yamlco\ngrants: [{principals: [subject:static/x], signals: [logs], access: [read]}]\n", 201, nil},
 		{"list shows stored, not yet enforced", "GET", "/admin/v1/tenants", tokMulti, "", 200, []string{`{"id":"newco","name":"","source":"api (not enforced)","provisioned":false}`}},
 		{"get", "GET", "/admin/v1/tenants/newco", tokMulti, "", 200, []string{"id: newco"}},

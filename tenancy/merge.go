@@ -11,32 +11,58 @@ import (
 // Config.UpstreamIDs). The file wins every conflict: whoever may create a
 // dynamic tenant must not be able to take over, or change the grants of, a
 // tenant that the operator wrote into the file, nor reach its data through
-// an upstream. Among dynamic tenants the first one listed wins; the caller
-// lists them oldest first. Every tenant left out is reported, the merged
-// list is still returned.
+// an upstream. Among dynamic tenants the first one listed wins (the caller
+// lists them oldest first), except that a dynamic tenant whose upstream_ids
+// name another tenant's ID loses whatever its age: editing an old object
+// must not take over the upstream tenant of a younger one. Every tenant
+// left out is reported, the merged list is still returned.
 func Merge(file, dynamic []Config) ([]Config, []error) {
+	out, left := MergeReport(file, dynamic)
+	conflicts := make([]error, 0, len(left))
+	for i := range dynamic {
+		if err, ok := left[i]; ok {
+			conflicts = append(conflicts, err)
+		}
+	}
+	return out, conflicts
+}
+
+// MergeReport is Merge, reporting each dynamic tenant left out by its index
+// in dynamic.
+func MergeReport(file, dynamic []Config) ([]Config, map[int]error) {
 	out := make([]Config, 0, len(file)+len(dynamic))
 	out = append(out, file...)
 	seen := make(map[string]string, len(file)+len(dynamic))
 	names := upstreamNames(append(slices.Clip(file), dynamic...))
 	taken := map[[2]string]string{} // upstream, value -> tenant ID
+	ids := make(map[string]bool, len(file)+len(dynamic))
 	for _, c := range file {
 		seen[c.ID] = "the configuration file"
+		ids[c.ID] = true
 		for _, n := range names {
 			taken[[2]string{n, c.upstreamValue(n)}] = c.ID
 		}
 	}
-	var conflicts []error
-next:
 	for _, c := range dynamic {
+		ids[c.ID] = true
+	}
+	left := map[int]error{}
+next:
+	for i, c := range dynamic {
 		if by, ok := seen[c.ID]; ok {
-			conflicts = append(conflicts, fmt.Errorf("tenant %q is already defined by %s; this definition is ignored", c.ID, by))
+			left[i] = fmt.Errorf("tenant %q is already defined by %s; this definition is ignored", c.ID, by)
 			continue
 		}
 		for _, n := range names {
+			if v := c.upstreamValue(n); v != c.ID && ids[v] {
+				left[i] = fmt.Errorf("tenant %q would be tenant %q at upstream %q, which is another tenant's ID; this definition is ignored", c.ID, v, n)
+				continue next
+			}
+		}
+		for _, n := range names {
 			if o, ok := taken[[2]string{n, c.upstreamValue(n)}]; ok {
-				conflicts = append(conflicts, fmt.Errorf("tenant %q would be tenant %q at upstream %q, as %q already is; this definition is ignored",
-					c.ID, c.upstreamValue(n), n, o))
+				left[i] = fmt.Errorf("tenant %q would be tenant %q at upstream %q, as %q already is; this definition is ignored",
+					c.ID, c.upstreamValue(n), n, o)
 				continue next
 			}
 		}
@@ -46,5 +72,5 @@ next:
 		}
 		out = append(out, c)
 	}
-	return out, conflicts
+	return out, left
 }

@@ -266,4 +266,15 @@ func TestUpstreamValuesAreUnique(t *testing.T) {
 	if _, err := NewRegistry(merged); err != nil {
 		t.Fatalf("the merged tenants do not make a registry: %v", err)
 	}
+
+	// An older object edited to take a younger tenant's ID as its upstream
+	// value loses, whatever its age: the younger tenant stays.
+	dynamic = []Config{
+		{ID: "old", UpstreamIDs: map[string]string{"thanos": "young"}, Grants: grants},
+		{ID: "young", Grants: grants},
+	}
+	merged, left := MergeReport(nil, dynamic)
+	if len(merged) != 1 || merged[0].ID != "young" || left[0] == nil || !strings.Contains(left[0].Error(), "another tenant's ID") {
+		t.Fatalf("merged %v, left out %v", merged, left)
+	}
 }

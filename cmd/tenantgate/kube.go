@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -13,6 +12,7 @@ import (
 	"github.com/tenantgate/tenantgate/proxy/admin"
 	"github.com/tenantgate/tenantgate/tenancy"
 	"github.com/tenantgate/tenantgate/tenancy/kube"
+	"github.com/tenantgate/tenantgate/tenancy/provision"
 )
 
 // tenantWatch returns the task that feeds the cluster's Tenant objects to
@@ -39,11 +39,16 @@ func tenantWatch(cfg *config.Config, logger *slog.Logger, reg prometheus.Registe
 			logger.Info("tenants from the cluster applied", "tenants", len(tenants))
 		})
 	}
-	return run, adminStore{kube.NewStore(client)}, nil
+	return run, adminStore{kube.NewStore(client), &cfg.Provisioning}, nil
 }
 
-// adminStore maps the errors of kube.Store to those of admin.Store.
-type adminStore struct{ s *kube.Store }
+// adminStore maps the errors of kube.Store to those of admin.Store, and
+// refuses a tenant that the platform settings cannot render: its object
+// would stop at Invalid, never provisioned.
+type adminStore struct {
+	s        *kube.Store
+	platform *provision.Platform
+}
 
 func (a adminStore) List(ctx context.Context) ([]tenancy.Config, error) { return a.s.List(ctx) }
 
@@ -53,6 +58,9 @@ func (a adminStore) Get(ctx context.Context, id string) (tenancy.Config, error) 
 }
 
 func (a adminStore) Create(ctx context.Context, c tenancy.Config) error {
+	if err := provision.Check(&c, a.platform); err != nil {
+		return mapped{err, admin.ErrInvalid}
+	}
 	return mapStoreErr(a.s.Create(ctx, c))
 }
 
@@ -63,9 +71,15 @@ func (a adminStore) Delete(ctx context.Context, id string) error {
 func mapStoreErr(err error) error {
 	switch {
 	case errors.Is(err, kube.ErrNotFound):
-		return fmt.Errorf("%w: %v", admin.ErrNotFound, err)
+		return mapped{err, admin.ErrNotFound}
 	case errors.Is(err, kube.ErrExists):
-		return fmt.Errorf("%w: %v", admin.ErrExists, err)
+		return mapped{err, admin.ErrExists}
 	}
 	return err
 }
+
+// mapped is err, which also counts as kind, with err's message.
+type mapped struct{ err, kind error }
+
+func (m mapped) Error() string   { return m.err.Error() }
+func (m mapped) Unwrap() []error { return []error{m.err, m.kind} }

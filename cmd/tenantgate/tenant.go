@@ -248,23 +248,25 @@ func tenantReconcile(ctx context.Context, p *provision.Provisioner, f *tenantFla
 	store := kube.NewStore(client)
 	for {
 		all := file
+		var left map[string]error // Tenant objects left out, by name
+		var held []string
 		objs, err := store.Objects(ctx)
 		switch {
 		case apierrors.IsNotFound(err):
 			err = nil
 		case err == nil:
-			all, _ = tenancy.Merge(file, validTenants(objs))
+			all, left, held = mergeObjects(file, objs)
 		default:
 			err = fmt.Errorf("listing Tenant objects: %w", err)
 		}
 		if err == nil {
 			var res *provision.ReconcileResult
-			res, err = p.Reconcile(ctx, all)
+			res, err = p.Reconcile(ctx, all, held...)
 			var pl *provision.Plan
 			if res != nil {
 				pl = res.Plan
 			}
-			if serr := writeTenantStatuses(ctx, store, objs, file, pl, err); serr != nil {
+			if serr := writeTenantStatuses(ctx, store, objs, left, pl); serr != nil {
 				fmt.Fprintln(stdout, "writing Tenant statuses:", serr)
 			}
 			if res != nil && res.Plan != nil {
@@ -291,48 +293,66 @@ func tenantReconcile(ctx context.Context, p *provision.Provisioner, f *tenantFla
 	}
 }
 
-// validTenants returns the tenants of the valid objects, in their order.
-func validTenants(objs []kube.Object) []tenancy.Config {
-	var out []tenancy.Config
+// mergeObjects merges the valid Tenant objects into the file's tenants. It
+// returns the registry, why each object left out of it was (invalid, or in
+// conflict), by name, and the tenant IDs those objects name, which
+// Reconcile must hold: neither apply nor delete.
+func mergeObjects(file []tenancy.Config, objs []kube.Object) (all []tenancy.Config, left map[string]error, held []string) {
+	var valid []tenancy.Config
+	var names []string
+	left = map[string]error{}
 	for _, o := range objs {
-		if o.Err == nil {
-			out = append(out, o.Config)
+		if o.Err != nil {
+			left[o.Name] = o.Err
+			held = append(held, o.Name)
+			if o.Config.ID != "" {
+				held = append(held, o.Config.ID)
+			}
+			continue
 		}
+		valid = append(valid, o.Config)
+		names = append(names, o.Name)
 	}
-	return out
+	all, out := tenancy.MergeReport(file, valid)
+	for i, err := range out {
+		left[names[i]] = err
+		held = append(held, valid[i].ID)
+	}
+	return all, left, held
 }
 
 // writeTenantStatuses records in each Tenant object's status what the pass
-// made of it. After a failed pass the status of a provisioned tenant is
-// left as it was: the error cannot be pinned on one tenant, and a status
-// must not claim what nobody checked.
-func writeTenantStatuses(ctx context.Context, store *kube.Store, objs []kube.Object, file []tenancy.Config, pl *provision.Plan, passErr error) error {
-	owner := make(map[string]string, len(file)+len(objs))
-	for _, c := range file {
-		owner[c.ID] = "the configuration file"
-	}
-	objects := map[string]int{}
+// made of it: Invalid or Conflict for the objects left out of the registry
+// (left, by name) or that could not be rendered, whose Kubernetes objects
+// are held as they are; Registered; Provisioned when every step of its
+// tenant succeeded. Otherwise (a step failed, or the pass could not plan)
+// the status is left as it was: it must not claim what nobody checked.
+func writeTenantStatuses(ctx context.Context, store *kube.Store, objs []kube.Object, left map[string]error, pl *provision.Plan) error {
+	const held = " Its Kubernetes objects, if any, are kept as they are (neither updated nor deleted) until this is fixed."
+	objects, failed := map[string]int{}, map[string]bool{}
 	if pl != nil {
 		for _, c := range pl.Changes {
 			objects[c.Tenant]++
+			if c.Err != nil {
+				failed[c.Tenant] = true
+			}
 		}
 	}
 	var errs []error
 	for _, o := range objs {
 		st := kube.Status{ObservedGeneration: o.Generation}
-		switch by, taken := owner[o.Config.ID]; {
-		case o.Err != nil:
-			st.Phase, st.Message = kube.PhaseInvalid, o.Err.Error()
-		case taken:
-			st.Phase, st.Message = kube.PhaseConflict, fmt.Sprintf("tenant %q is also defined by %s, which wins; this object is ignored", o.Config.ID, by)
+		switch err, out := left[o.Name]; {
+		case out && o.Err != nil:
+			st.Phase, st.Message = kube.PhaseInvalid, err.Error()+"."+held
+		case out:
+			st.Phase, st.Message = kube.PhaseConflict, err.Error()+"."+held
 		case o.Config.Provision == nil:
-			owner[o.Config.ID] = "Tenant object " + o.Name
 			st.Phase, st.Message = kube.PhaseRegistered, "enforced by the gateways; without a provision section it has no Kubernetes objects"
-		case passErr != nil || pl == nil:
-			owner[o.Config.ID] = "Tenant object " + o.Name
+		case pl == nil || failed[o.Config.ID]:
 			continue
+		case pl.Unrendered[o.Config.ID] != nil:
+			st.Phase, st.Message = kube.PhaseInvalid, pl.Unrendered[o.Config.ID].Error()+"."+held
 		default:
-			owner[o.Config.ID] = "Tenant object " + o.Name
 			st.Phase, st.Message = kube.PhaseProvisioned, fmt.Sprintf("%d objects applied for namespace %s", objects[o.Config.ID], provision.Namespace(o.Config.ID))
 		}
 		if len(st.Message) > 1024 {

@@ -37,6 +37,9 @@ import (
 var (
 	ErrNotFound = errors.New("tenant not found")
 	ErrExists   = errors.New("tenant already exists")
+	// ErrInvalid is a tenant that is valid on its own but that the store
+	// cannot take (the platform settings cannot provision it).
+	ErrInvalid = errors.New("tenant refused")
 )
 
 // Store keeps the tenants created through the API. Its errors wrap
@@ -196,6 +199,10 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request, reg *tenancy.Re
 	if err := dec.Decode(&c); err != nil {
 		return httperr.Wrap(http.StatusBadRequest, "bad_tenant", err, "decoding the tenant (a tenants entry of the configuration file, as JSON or YAML): %v", err)
 	}
+	var more yaml.Node
+	if err := dec.Decode(&more); !errors.Is(err, io.EOF) {
+		return httperr.New(http.StatusBadRequest, "bad_tenant", "the body holds more than one YAML document: send one tenant per request")
+	}
 	if err := c.Validate(); err != nil {
 		return httperr.Wrap(http.StatusBadRequest, "bad_tenant", err, "%v", err)
 	}
@@ -263,6 +270,8 @@ func (h *Handler) storeError(err error) error {
 		return httperr.Wrap(http.StatusNotFound, "not_found", err, "%v", err)
 	case errors.Is(err, ErrExists):
 		return httperr.Wrap(http.StatusConflict, "exists", err, "%v", err)
+	case errors.Is(err, ErrInvalid):
+		return httperr.Wrap(http.StatusBadRequest, "bad_tenant", err, "%v", err)
 	}
 	return httperr.Wrap(http.StatusBadGateway, "store_failed", err, "the tenant store failed")
 }

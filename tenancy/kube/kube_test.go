@@ -66,7 +66,7 @@ func TestObjectRoundTrip(t *testing.T) {
 		fullTenant(),
 		{ID: "plain", Grants: fullTenant().Grants},
 	} {
-		u, err := ToObject("x", c)
+		u, err := ToObject(ObjectName(c.ID), c)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -131,6 +131,30 @@ func TestExampleTenants(t *testing.T) {
 		}
 		if u.GetKind() != Kind || u.GetName() != ObjectName(c.ID) {
 			t.Errorf("%s: kind %s, name %s, want Tenant named %s", f, u.GetKind(), u.GetName(), ObjectName(c.ID))
+		}
+	}
+}
+
+// TestOneObjectPerTenant: an object of a tenant under any name but the
+// tenant's own is invalid, so a second object cannot shadow the first (and
+// take its tenant over once the first is deleted), and no ID can take the
+// hashed name of another.
+func TestOneObjectPerTenant(t *testing.T) {
+	c := tenancy.Config{ID: "7d4f0a2c-1b1e-4a4e-9a0e-0c8f1c3c9d11", Grants: fullTenant().Grants}
+	u, err := ToObject("shadow", c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := FromObject(u); err == nil || !strings.Contains(err.Error(), `must be named "7d4f0a2c-1b1e-4a4e-9a0e-0c8f1c3c9d11"`) {
+		t.Errorf("an object named shadow: err = %v", err)
+	}
+	hashed := ObjectName("Acme_Prod")
+	if !hashedName(hashed) || ObjectName(hashed) == hashed {
+		t.Errorf("ID %q (the hashed name of Acme_Prod) gets the name %q", hashed, ObjectName(hashed))
+	}
+	for _, id := range []string{"plain", c.ID, "tenant-0123", "tenant-0123456789abcdef012", "tenant-0123456789abcdef012x"} {
+		if ObjectName(id) != id {
+			t.Errorf("ObjectName(%q) = %q, want the ID", id, ObjectName(id))
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -35,14 +36,28 @@ func NewStore(client dynamic.Interface) *Store { return &Store{client: client} }
 
 // ObjectName returns the name of the Tenant object of tenant id: the ID
 // itself when it is a valid object name (a UUID is), and otherwise a name
-// derived from its hash. One ID has one name, so the API server refuses a
-// second object for the same tenant.
+// derived from its hash. One ID has one name and one name one ID (an ID
+// shaped like a hashed name is hashed too, so it cannot take another
+// tenant's name), and FromObject refuses an object named otherwise: the API
+// server refuses a second object for the same tenant.
 func ObjectName(id string) string {
-	if len(validation.IsDNS1123Subdomain(id)) == 0 {
+	if len(validation.IsDNS1123Subdomain(id)) == 0 && !hashedName(id) {
 		return id
 	}
 	h := sha256.Sum256([]byte(id))
-	return "tenant-" + hex.EncodeToString(h[:10])
+	return hashPrefix + hex.EncodeToString(h[:10])
+}
+
+const hashPrefix = "tenant-"
+
+// hashedName reports whether name has the shape of a hashed object name.
+func hashedName(name string) bool {
+	h, ok := strings.CutPrefix(name, hashPrefix)
+	if !ok || len(h) != 20 {
+		return false
+	}
+	_, err := hex.DecodeString(h)
+	return err == nil && strings.ToLower(h) == h
 }
 
 // List returns every valid tenant, by ID.

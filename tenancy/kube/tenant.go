@@ -36,7 +36,15 @@ func FromObject(u *unstructured.Unstructured) (tenancy.Config, error) {
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
 		return c, fmt.Errorf("spec: %w", err)
 	}
-	return c, c.Validate()
+	if err := c.Validate(); err != nil {
+		return c, err
+	}
+	// Names are unique, so one name per ID means one object per tenant:
+	// nobody can shadow a tenant with a second object of its ID.
+	if want := ObjectName(c.ID); u.GetName() != want {
+		return c, fmt.Errorf("the Tenant object of tenant %q must be named %q, not %q (one object per tenant)", c.ID, want, u.GetName())
+	}
+	return c, nil
 }
 
 // ToObject returns the Tenant object named name whose spec is c. Unset

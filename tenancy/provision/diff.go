@@ -30,6 +30,9 @@ type Change struct {
 	// Diff lists what differs, one field a line, for updates; and the
 	// reason for deletes.
 	Diff []string
+	// Err is why Apply could not carry the change out (nil when it did, and
+	// before Apply).
+	Err error
 
 	desired *unstructured.Unstructured
 	live    *unstructured.Unstructured

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -20,6 +21,10 @@ import (
 // it.
 type Plan struct {
 	Changes []Change
+	// Unrendered are the tenants that could not be rendered, by ID, with
+	// why. Their objects are left as they are: neither applied nor pruned,
+	// and Reconcile does not delete them.
+	Unrendered map[string]error
 }
 
 // Pending returns the changes that are not Unchanged.
@@ -63,10 +68,7 @@ func (pl *Plan) String() string {
 func (p *Provisioner) Plan(ctx context.Context, tenants []tenancy.Config) (*Plan, error) {
 	start := time.Now()
 	defer func() { p.metrics.duration.WithLabelValues("plan").Observe(time.Since(start).Seconds()) }()
-	desired, err := p.renderAll(tenants)
-	if err != nil {
-		return nil, err
-	}
+	desired, unrendered := p.renderAll(tenants)
 	ids := make(map[string]bool, len(desired))
 	for id := range desired {
 		ids[id] = true
@@ -75,7 +77,10 @@ func (p *Provisioner) Plan(ctx context.Context, tenants []tenancy.Config) (*Plan
 	if err != nil {
 		return nil, err
 	}
-	pl := &Plan{}
+	if err := p.refuseForeignNamespaces(ctx, desired, live, unrendered); err != nil {
+		return nil, err
+	}
+	pl := &Plan{Unrendered: unrendered}
 	if len(desired) > 0 {
 		if pl.Changes, err = p.planPlatform(ctx); err != nil {
 			return nil, err
@@ -86,12 +91,54 @@ func (p *Provisioner) Plan(ctx context.Context, tenants []tenancy.Config) (*Plan
 			pl.Changes = append(pl.Changes, PlanTenant(c.ID, objs, live[c.ID], p.opts.FieldManager, p.opts.Now())...)
 		}
 	}
-	return pl, nil
+	return pl, pl.renderErr()
 }
 
-func (p *Provisioner) renderAll(tenants []tenancy.Config) (map[string][]*unstructured.Unstructured, error) {
+// refuseForeignNamespaces moves to unrendered every tenant whose namespace
+// exists but was not made by tenantgate for it: applying would take over a
+// namespace (and its secrets) that someone else made, for the tenant's
+// owners. A tenant's own namespace is among its live objects.
+func (p *Provisioner) refuseForeignNamespaces(ctx context.Context, desired map[string][]*unstructured.Unstructured, live map[string]map[string]*unstructured.Unstructured, unrendered map[string]error) error {
+	ki, _ := lookupKind("Namespace")
+	for id := range desired {
+		name := Namespace(id)
+		if _, ok := live[id]["Namespace//"+name]; ok {
+			continue
+		}
+		_, err := p.opts.Client.Resource(ki.gvr).Get(ctx, name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			continue
+		case err != nil:
+			return fmt.Errorf("reading namespace %s: %w", name, err)
+		}
+		delete(desired, id)
+		unrendered[id] = fmt.Errorf("tenant %q: namespace %s exists and was not made by tenantgate for this tenant; refusing to take it over "+
+			"(label it %s=%s and %s=%s to hand it over on purpose)", id, name, LabelManagedBy, ManagedBy, LabelTenant, id)
+	}
+	return nil
+}
+
+// renderErr joins the reasons of the tenants that could not be rendered, in
+// ID order.
+func (pl *Plan) renderErr() error {
+	ids := make([]string, 0, len(pl.Unrendered))
+	for id := range pl.Unrendered {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	errs := make([]error, len(ids))
+	for i, id := range ids {
+		errs[i] = pl.Unrendered[id]
+	}
+	return errors.Join(errs...)
+}
+
+// renderAll renders every tenant with a provision block; one that cannot
+// be rendered is left out, with why, and does not hold the others back.
+func (p *Provisioner) renderAll(tenants []tenancy.Config) (map[string][]*unstructured.Unstructured, map[string]error) {
 	desired := make(map[string][]*unstructured.Unstructured, len(tenants))
-	var errs []error
+	failed := map[string]error{}
 	now := p.opts.Now()
 	for i := range tenants {
 		c := &tenants[i]
@@ -99,17 +146,20 @@ func (p *Provisioner) renderAll(tenants []tenancy.Config) (map[string][]*unstruc
 			continue
 		}
 		if _, dup := desired[c.ID]; dup {
-			errs = append(errs, fmt.Errorf("tenant %q is listed twice", c.ID))
+			delete(desired, c.ID)
+			failed[c.ID] = fmt.Errorf("tenant %q is listed twice", c.ID)
+		}
+		if _, ok := failed[c.ID]; ok {
 			continue
 		}
 		objs, err := Render(c, p.opts.Platform, now)
 		if err != nil {
-			errs = append(errs, tenancy.Prefix(fmt.Sprintf("tenant %q", c.ID), err))
+			failed[c.ID] = tenancy.Prefix(fmt.Sprintf("tenant %q", c.ID), err)
 			continue
 		}
 		desired[c.ID] = objs
 	}
-	return desired, errors.Join(errs...)
+	return desired, failed
 }
 
 // PlanTenant compares the desired objects of tenant id with its live ones
@@ -168,7 +218,7 @@ func (p *Provisioner) Apply(ctx context.Context, tenants []tenancy.Config) (*Pla
 	start := time.Now()
 	defer func() { p.metrics.duration.WithLabelValues("apply").Observe(time.Since(start).Seconds()) }()
 	pl, err := p.Plan(ctx, tenants)
-	if err != nil {
+	if pl == nil {
 		return nil, err
 	}
 	// Tenants are independent: up to Workers of them are applied at once,
@@ -188,7 +238,7 @@ func (p *Provisioner) Apply(ctx context.Context, tenants []tenancy.Config) (*Pla
 		byTenant[k] = append(byTenant[k], i)
 	}
 	var mu sync.Mutex
-	var errs []error
+	errs := []error{err} // the tenants that could not be rendered
 	sem := make(chan struct{}, p.opts.Workers)
 	var wg sync.WaitGroup
 	for _, steps := range byTenant {
@@ -229,7 +279,8 @@ func (p *Provisioner) step(ctx context.Context, c *Change) error {
 	}
 	p.record(ctx, c, started, result, err)
 	if err != nil {
-		return fmt.Errorf("%s %s %s/%s: %w", c.Action, c.Kind, c.Namespace, c.Name, err)
+		c.Err = fmt.Errorf("%s %s %s/%s: %w", c.Action, c.Kind, c.Namespace, c.Name, err)
+		return c.Err
 	}
 	return nil
 }

@@ -13,6 +13,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/tenantgate/tenantgate/tenancy"
 )
 
 // liveCopy returns what the API server would hold after applying objs:
@@ -55,13 +57,13 @@ func TestPlanTenant(t *testing.T) {
 
 	t.Run("empty cluster: everything is created", func(t *testing.T) {
 		ch := PlanTenant(c.ID, desired, nil, "tenantgate", testNow)
-		if len(ch) != n || (&Plan{ch}).Count(Create) != n {
-			t.Fatalf("plan = %v", (&Plan{ch}).String())
+		if len(ch) != n || (&Plan{Changes: ch}).Count(Create) != n {
+			t.Fatalf("plan = %v", (&Plan{Changes: ch}).String())
 		}
 	})
 	t.Run("applied: nothing changes, defaults and status do not count", func(t *testing.T) {
 		ch := PlanTenant(c.ID, desired, liveCopy(t, desired), "tenantgate", testNow)
-		if pl := (&Plan{ch}); pl.Count(Unchanged) != n {
+		if pl := (&Plan{Changes: ch}); pl.Count(Unchanged) != n {
 			t.Fatalf("plan:\n%s", pl)
 		}
 	})
@@ -70,7 +72,7 @@ func TestPlanTenant(t *testing.T) {
 		c2 := testTenants()["sensitive"]
 		c2.Provision.Quota.Pods = "60"
 		desired2, _ := Render(&c2, testPlatform(), testNow)
-		pl := &Plan{PlanTenant(c.ID, desired2, live, "tenantgate", testNow)}
+		pl := &Plan{Changes: PlanTenant(c.ID, desired2, live, "tenantgate", testNow)}
 		p := pl.Pending()
 		if len(p) != 1 || p[0].Kind != "ResourceQuota" || len(p[0].Diff) != 1 || p[0].Diff[0] != `spec.hard.pods: "40" → "60"` {
 			t.Fatalf("plan:\n%s", pl)
@@ -81,7 +83,7 @@ func TestPlanTenant(t *testing.T) {
 		sc := live["StorageClass//tenant-"+sensitiveID]
 		sc.SetManagedFields([]metav1.ManagedFieldsEntry{{Manager: "tenantgate", Operation: "Apply",
 			FieldsV1: metav1.NewFieldsV1(`{"f:parameters":{"f:type":{},"f:iops":{}},"f:metadata":{"f:labels":{"f:tenant":{}}}}`)}})
-		pl := &Plan{PlanTenant(c.ID, desired, live, "tenantgate", testNow)}
+		pl := &Plan{Changes: PlanTenant(c.ID, desired, live, "tenantgate", testNow)}
 		p := pl.Pending()
 		if len(p) != 1 || strings.Join(p[0].Diff, ";") != "parameters.iops: removed" {
 			t.Fatalf("plan:\n%s", pl)
@@ -91,7 +93,7 @@ func TestPlanTenant(t *testing.T) {
 		live := liveCopy(t, desired)
 		b := live["RoleBinding/tenant-"+sensitiveID+"/TenantDev"]
 		b.Object["subjects"] = []any{map[string]any{"kind": "Group", "apiGroup": "rbac.authorization.k8s.io", "name": "intruders"}}
-		pl := &Plan{PlanTenant(c.ID, desired, live, "tenantgate", testNow)}
+		pl := &Plan{Changes: PlanTenant(c.ID, desired, live, "tenantgate", testNow)}
 		if p := pl.Pending(); len(p) != 1 || !strings.Contains(p[0].Diff[0], "intruders") {
 			t.Fatalf("plan:\n%s", pl)
 		}
@@ -103,7 +105,7 @@ func TestPlanTenant(t *testing.T) {
 		delete(live, "Namespace//tenant-"+sensitiveID)
 		stray := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": "tenant-" + sensitiveID}}}
 		live["Namespace//tenant-"+sensitiveID] = stray
-		pl := &Plan{PlanTenant(c.ID, desiredLater[1:], live, "tenantgate", later)}
+		pl := &Plan{Changes: PlanTenant(c.ID, desiredLater[1:], live, "tenantgate", later)}
 		var deleted []string
 		for _, ch := range pl.Pending() {
 			if ch.Action == Delete {
@@ -121,7 +123,7 @@ func TestPlanTenant(t *testing.T) {
 		ann := ns.GetAnnotations()
 		ann[AnnotationDeleteAfter] = "2026-12-01T00:00:00Z"
 		ns.SetAnnotations(ann)
-		pl := &Plan{PlanTenant(c.ID, desired, live, "tenantgate", testNow)}
+		pl := &Plan{Changes: PlanTenant(c.ID, desired, live, "tenantgate", testNow)}
 		if p := pl.Pending(); len(p) != 1 || p[0].Kind != "Namespace" || !strings.Contains(p[0].Diff[0], "cancelled") {
 			t.Fatalf("plan:\n%s", pl)
 		}
@@ -168,5 +170,30 @@ func TestActivityJSONLD(t *testing.T) {
 	}
 	if used := doc["prov:used"].([]any); len(used) != 2 || used[0].(map[string]any)["@id"] != "urn:tenantgate:tenant:x" {
 		t.Errorf("prov:used = %v", used)
+	}
+}
+
+// TestRenderAllLeavesOneTenantOut: a tenant that cannot be rendered (here:
+// the platform has no backup bucket and it does not disable backups) is
+// reported on its own and does not keep the others from being planned.
+func TestRenderAllLeavesOneTenantOut(t *testing.T) {
+	platform := testPlatform()
+	platform.BackupBucket = ""
+	ts := testTenants()
+	good, bad := ts["standard"], ts["sensitive"]
+	good.Provision.Backup.Disabled = true
+	p := &Provisioner{opts: Options{Platform: platform, Now: func() time.Time { return testNow }}}
+	desired, failed := p.renderAll([]tenancy.Config{bad, good, good})
+	if len(desired) != 0 || len(failed) != 2 || !strings.Contains(failed[bad.ID].Error(), "no backup bucket") ||
+		!strings.Contains(failed[good.ID].Error(), "listed twice") {
+		t.Fatalf("desired %d tenants, failed %v", len(desired), failed)
+	}
+	desired, failed = p.renderAll([]tenancy.Config{bad, good})
+	if len(desired[good.ID]) == 0 || len(failed) != 1 || failed[bad.ID] == nil {
+		t.Fatalf("desired %d tenants, failed %v", len(desired), failed)
+	}
+	pl := &Plan{Unrendered: failed}
+	if err := pl.renderErr(); err == nil || !strings.Contains(err.Error(), bad.ID) {
+		t.Fatalf("renderErr = %v", err)
 	}
 }

@@ -27,7 +27,13 @@ type ReconcileResult struct {
 // marked, and removed once its retention period is over; putting it back in
 // the registry cancels that), and expires break-glass grants. Every
 // failure is returned, joined; the other steps still run.
-func (p *Provisioner) Reconcile(ctx context.Context, tenants []tenancy.Config) (*ReconcileResult, error) {
+//
+// held are tenant IDs that are defined but not in tenants: by a definition
+// that is invalid (a typo in a Tenant object) or lost a conflict. Their
+// objects are neither applied nor deleted: a definition that cannot be
+// enforced must not cost the tenant its namespace and data. Tenants that
+// cannot be rendered (Plan.Unrendered) are left alone the same way.
+func (p *Provisioner) Reconcile(ctx context.Context, tenants []tenancy.Config, held ...string) (*ReconcileResult, error) {
 	res := &ReconcileResult{Deletions: map[string]*DeleteResult{}}
 	var errs []error
 	pl, err := p.Apply(ctx, tenants)
@@ -40,7 +46,10 @@ func (p *Provisioner) Reconcile(ctx context.Context, tenants []tenancy.Config) (
 		// render): deciding which tenants are gone would be guesswork.
 		return res, errors.Join(errs...)
 	}
-	wanted := make(map[string]bool, len(tenants))
+	wanted := make(map[string]bool, len(tenants)+len(held))
+	for _, id := range held {
+		wanted[id] = true
+	}
 	for _, c := range tenants {
 		if c.Provision != nil {
 			wanted[c.ID] = true

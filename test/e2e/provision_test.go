@@ -269,7 +269,12 @@ spec: {id: registered-co, grants: [{principals: [client:corp/registered], signal
 ---
 apiVersion: tenantgate.io/v1alpha1
 kind: Tenant
-metadata: {name: conflict-a}
+metadata: {name: ` + tenantA + `}
+spec: {id: ` + tenantA + `, grants: [{principals: [client:corp/thief], signals: ["*"], access: [read]}]}
+---
+apiVersion: tenantgate.io/v1alpha1
+kind: Tenant
+metadata: {name: shadow-a}
 spec: {id: ` + tenantA + `, grants: [{principals: [client:corp/thief], signals: ["*"], access: [read]}]}
 ---
 apiVersion: tenantgate.io/v1alpha1
@@ -286,7 +291,7 @@ spec:
   provision: {owners: {admin: [hooli-admins]}, storage: {kms_key: "arn:aws:kms:eu-west-1:111122223333:key/hooli"}}
 `
 		kubectlOK(t, kc, kc.AdminKubeconfig, objects, "apply", "-f", "-")
-		defer kubectlOK(t, kc, kc.AdminKubeconfig, "", "delete", "tenant.tenantgate.io", "registered-co", "conflict-a", "invalid-co", provisioned)
+		defer kubectlOK(t, kc, kc.AdminKubeconfig, "", "delete", "tenant.tenantgate.io", "registered-co", tenantA, "shadow-a", "invalid-co", provisioned)
 		if out := tenantgateCmd(t, true, "tenant", "reconcile", "--config", cfgPath); strings.Contains(out, "writing Tenant statuses") {
 			t.Fatalf("reconcile:\n%s", out)
 		}
@@ -302,7 +307,8 @@ spec:
 		rvs := map[string]string{}
 		for name, want := range map[string][2]string{
 			"registered-co": {"Registered", "without a provision section"},
-			"conflict-a":    {"Conflict", "also defined by the configuration file"},
+			tenantA:         {"Conflict", "already defined by the configuration file"},
+			"shadow-a":      {"Invalid", `must be named "` + tenantA + `"`},
 			"invalid-co":    {"Invalid", "grant"},
 			provisioned:     {"Provisioned", "objects applied for namespace tenant-" + provisioned},
 		} {
@@ -319,6 +325,48 @@ spec:
 			if _, _, _, _, now := status(name); now != rv {
 				t.Errorf("Tenant %s was written again (resourceVersion %s -> %s)", name, rv, now)
 			}
+		}
+		// A typo makes the provisioned tenant's object invalid: its tenant
+		// leaves the registry, but its namespace and data are held, not
+		// scheduled for deletion.
+		kubectlOK(t, kc, kc.AdminKubeconfig, "", "patch", "tenant.tenantgate.io", provisioned, "--type=merge", "-p", `{"spec":{"provision":{"quota":{"pods":"1OO"}}}}`)
+		if out := tenantgateCmd(t, true, "tenant", "reconcile", "--config", cfgPath); strings.Contains(out, provisioned+" is no longer in the registry") {
+			t.Fatalf("reconcile scheduled the deletion of an invalid tenant:\n%s", out)
+		}
+		if phase, msg, _, _, _ := status(provisioned); phase != "Invalid" || !strings.Contains(msg, "kept as they are") {
+			t.Errorf("Tenant %s after a typo: phase %q, message %q", provisioned, phase, msg)
+		}
+		if a := kubectlOK(t, kc, kc.AdminKubeconfig, "", "get", "namespace", "tenant-"+provisioned, "-o", "jsonpath={.metadata.annotations}"); strings.Contains(a, "deletion-requested") {
+			t.Errorf("namespace of the invalid tenant marked for deletion: %s", a)
+		}
+	})
+
+	t.Run("a namespace tenantgate did not make is not taken over", func(t *testing.T) {
+		const id = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
+		kubectlOK(t, kc, kc.AdminKubeconfig, "", "create", "namespace", "tenant-"+id)
+		kubectlOK(t, kc, kc.AdminKubeconfig, "", "-n", "tenant-"+id, "create", "secret", "generic", "db-password", "--from-literal=p=hunter2")
+		kubectlOK(t, kc, kc.AdminKubeconfig, `apiVersion: tenantgate.io/v1alpha1
+kind: Tenant
+metadata: {name: `+id+`}
+spec:
+  id: `+id+`
+  grants: [{principals: [client:corp/squatter], signals: [metrics], access: [write]}]
+  provision: {owners: {admin: [squatter-admins]}, storage: {kms_key: "arn:aws:kms:eu-west-1:111122223333:key/squat"}}
+`, "apply", "-f", "-")
+		defer kubectlOK(t, kc, kc.AdminKubeconfig, "", "delete", "tenant.tenantgate.io", id)
+		// The pass fails for that tenant alone (exit 1, naming it); the
+		// others are reconciled.
+		out := tenantgateCmd(t, false, "tenant", "reconcile", "--config", cfgPath)
+		if !strings.Contains(out, "namespace tenant-"+id+" exists and was not made by tenantgate") ||
+			strings.Contains(out, "+ Namespace tenant-"+id) || strings.Contains(out, "RoleBinding tenant-"+id) {
+			t.Fatalf("reconcile planned the foreign namespace:\n%s", out)
+		}
+		msg := kubectlOK(t, kc, kc.AdminKubeconfig, "", "get", "tenant.tenantgate.io", id, "-o", "jsonpath={.status.phase} {.status.message}")
+		if !strings.HasPrefix(msg, "Invalid ") || !strings.Contains(msg, "was not made by tenantgate") {
+			t.Errorf("status: %s", msg)
+		}
+		if rb := kubectlOK(t, kc, kc.AdminKubeconfig, "", "-n", "tenant-"+id, "get", "rolebindings", "-o", "name"); strings.TrimSpace(rb) != "" {
+			t.Errorf("rolebindings in the foreign namespace: %s", rb)
 		}
 	})
 
