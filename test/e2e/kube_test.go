@@ -77,10 +77,16 @@ func installCRDs(t *testing.T, kc *harness.KubeCluster) {
 			t.Fatalf("kubectl create namespace %s: %v\n%s", ns, err, out)
 		}
 	}
-	// tenantgate's ClusterRoles, bound to the users the tests act as.
+	// tenantgate's service accounts, roles and the provisioner's fence,
+	// exactly as shipped; the tests act as those service accounts.
 	kubectlOK(t, kc, kc.AdminKubeconfig, "", "apply", "-f", filepath.Join("..", "..", "deploy", "rbac", "tenantgate.yaml"))
-	kubectlOK(t, kc, kc.AdminKubeconfig, "", "create", "clusterrolebinding", "e2e-provisioner", "--clusterrole=tenantgate-provisioner", "--user=provisioner")
-	kubectlOK(t, kc, kc.AdminKubeconfig, "", "create", "clusterrolebinding", "e2e-gateway", "--clusterrole=tenantgate-gateway", "--user=gateway")
+}
+
+// serviceAccountToken returns a token of a service account in
+// tenantgate-system, as a pod of it would have.
+func serviceAccountToken(t *testing.T, kc *harness.KubeCluster, name string) string {
+	t.Helper()
+	return strings.TrimSpace(kubectlOK(t, kc, kc.AdminKubeconfig, "", "-n", "tenantgate-system", "create", "token", name, "--duration=2h"))
 }
 
 // dynamicClient returns a client of the cluster with the token.

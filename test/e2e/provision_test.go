@@ -80,14 +80,13 @@ func TestKubernetesTenants(t *testing.T) {
 	kc := harness.StartKubeCluster(t,
 		harness.KubeUser{Name: "dora", Groups: []string{"acme-devs"}},
 		harness.KubeUser{Name: "gus", Groups: []string{"globex-devs"}},
-		harness.KubeUser{Name: "provisioner"}, // bound to deploy/rbac's tenantgate-provisioner
-		harness.KubeUser{Name: "gateway"},     // bound to deploy/rbac's tenantgate-gateway
 	)
 	installCRDs(t, kc)
 	dir := t.TempDir()
 	cfgPath, provLog := filepath.Join(dir, "tenantgate.yaml"), filepath.Join(dir, "prov.jsonl")
 	breakGlassStart := time.Now().Add(-time.Hour).Truncate(time.Second)
-	provisioner := kc.Kubeconfig(t, "provisioner", kc.Users["provisioner"].Token)
+	provisionerToken := serviceAccountToken(t, kc, "tenantgate-provisioner")
+	provisioner := kc.Kubeconfig(t, "provisioner", provisionerToken)
 	writeFile(t, cfgPath, provisioningConfig(provisioner, "100", breakGlassStart))
 	dyn := dynamicClient(t, kc, kc.AdminToken)
 	ctx := context.Background()
@@ -341,6 +340,38 @@ spec:
 		}
 	})
 
+	t.Run("the provisioner's account is fenced into tenant namespaces", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		gateway := kc.Kubeconfig(t, "gateway-sa", serviceAccountToken(t, kc, "tenantgate"))
+		for _, c := range []struct {
+			name, kubeconfig, want string
+			args                   []string
+		}{
+			{"a Role in kube-system", provisioner, "only in namespaces tenantgate made",
+				[]string{"-n", "kube-system", "create", "role", "pwn", "--verb=*", "--resource=*.*"}},
+			{"a RoleBinding in default", provisioner, "only in namespaces tenantgate made",
+				[]string{"-n", "default", "create", "rolebinding", "pwn", "--role=pwn", "--serviceaccount=tenantgate-system:tenantgate-provisioner"}},
+			{"labelling kube-system as tenantgate's", provisioner, "only in namespaces tenantgate made",
+				[]string{"label", "namespace", "kube-system", "app.kubernetes.io/managed-by=tenantgate"}},
+			{"deleting a namespace it did not make", provisioner, "only in namespaces tenantgate made",
+				[]string{"delete", "namespace", "argocd"}},
+			{"rewriting the fence", provisioner, "forbidden",
+				[]string{"patch", "validatingadmissionpolicybinding", "tenantgate-provisioner-fence", "--type=merge", "-p", `{"spec":{"validationActions":["Audit"]}}`}},
+			{"the gateway writing RBAC", gateway, "forbidden",
+				[]string{"-n", "tenant-" + tenantA, "create", "role", "pwn", "--verb=get", "--resource=secrets"}},
+		} {
+			out, err := kc.Kubectl(ctx, c.kubeconfig, "", c.args...)
+			if err == nil || !strings.Contains(strings.ToLower(out), strings.ToLower(c.want)) {
+				t.Errorf("%s: err=%v, want refused (%q):\n%s", c.name, err, c.want, out)
+			}
+		}
+		// In a tenant namespace the provisioner works (apply did above); the
+		// fence lets it.
+		kubectlOK(t, kc, provisioner, "", "-n", "tenant-"+tenantA, "create", "rolebinding", "fence-probe", "--role=TenantView", "--group=probe")
+		kubectlOK(t, kc, provisioner, "", "-n", "tenant-"+tenantA, "delete", "rolebinding", "fence-probe")
+	})
+
 	t.Run("a namespace tenantgate did not make is not taken over", func(t *testing.T) {
 		const id = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
 		kubectlOK(t, kc, kc.AdminKubeconfig, "", "create", "namespace", "tenant-"+id)
@@ -413,7 +444,7 @@ admins: {principals: [subject:static/agent]}
 tenants:
   - id: file-tenant
     grants: [{principals: [subject:static/agent], signals: [metrics], access: [write]}]
-`, strings.TrimSuffix(th.RemoteWriteURL(), "/api/v1/receive"), sha256Hex(tokenLifecycle), sha256Hex(tokenTenantC), kc.Kubeconfig(t, "gateway", kc.Users["gateway"].Token)))
+`, strings.TrimSuffix(th.RemoteWriteURL(), "/api/v1/receive"), sha256Hex(tokenLifecycle), sha256Hex(tokenTenantC), kc.Kubeconfig(t, "gateway", serviceAccountToken(t, kc, "tenantgate"))))
 
 	if code := remoteWriteAs(t, tg.URL, tokenTenantC); code != http.StatusForbidden {
 		t.Fatalf("before the Tenant exists: %d, want 403", code)
