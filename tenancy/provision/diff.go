@@ -65,6 +65,9 @@ func compare(desired, live *unstructured.Unstructured, manager string) []string 
 		}
 		diffs = subset(diffs, top, desired.Object[top], live.Object[top])
 	}
+	if strict, ok := strictSpecs[desired.GetKind()]; ok {
+		diffs = extra(diffs, "spec", desired.Object["spec"], live.Object["spec"], strict)
+	}
 	owned := ownedPaths(live, manager)
 	if len(owned) > 0 {
 		want := map[string]bool{}
@@ -72,6 +75,43 @@ func compare(desired, live *unstructured.Unstructured, manager string) []string 
 		for _, p := range sortedKeys(owned) {
 			if !want[p] && !strings.HasPrefix(p, "apiVersion") && !strings.HasPrefix(p, "kind") {
 				diffs = append(diffs, p+": removed")
+			}
+		}
+	}
+	return diffs
+}
+
+// strictSpecs are the kinds whose spec is a security boundary: a field that
+// someone else added there widens it (a peer's namespaceSelector, a port's
+// endPort, a quota's scopes, an Argo CD project's cluster whitelist), so it
+// is a change, which apply reverts, not another manager's business. The
+// value lists the fields the API server defaults, which are not changes.
+var strictSpecs = map[string]map[string]bool{
+	"NetworkPolicy": {"protocol": true},
+	"ResourceQuota": {},
+	"AppProject":    {},
+}
+
+// extra appends to diffs every field that live holds at path and want does
+// not, but for the defaulted ones. Lists of the same length are compared
+// element by element (subset reports the others).
+func extra(diffs []string, path string, want, live any, defaulted map[string]bool) []string {
+	switch l := live.(type) {
+	case map[string]any:
+		w, _ := want.(map[string]any)
+		for _, k := range sortedKeys(l) {
+			if _, ok := w[k]; !ok {
+				if !defaulted[k] {
+					diffs = append(diffs, fmt.Sprintf("%s.%s: %s → (none)", path, k, show(l[k])))
+				}
+				continue
+			}
+			diffs = extra(diffs, path+"."+k, w[k], l[k], defaulted)
+		}
+	case []any:
+		if w, ok := want.([]any); ok && len(w) == len(l) {
+			for i := range l {
+				diffs = extra(diffs, fmt.Sprintf("%s[%d]", path, i), w[i], l[i], defaulted)
 			}
 		}
 	}

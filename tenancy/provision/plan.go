@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
 
 	"github.com/tenantgate/tenantgate/tenancy"
 )
@@ -87,11 +88,47 @@ func (p *Provisioner) Plan(ctx context.Context, tenants []tenancy.Config) (*Plan
 		}
 	}
 	for _, c := range tenants {
-		if objs, ok := desired[c.ID]; ok {
-			pl.Changes = append(pl.Changes, PlanTenant(c.ID, objs, live[c.ID], p.opts.FieldManager, p.opts.Now())...)
+		objs, ok := desired[c.ID]
+		if !ok {
+			continue
 		}
+		changes := PlanTenant(c.ID, objs, live[c.ID], p.opts.FieldManager, p.opts.Now())
+		if _, ok := live[c.ID]["Namespace//"+Namespace(c.ID)]; ok {
+			if err := p.findUnlabelled(ctx, changes); err != nil {
+				return nil, err
+			}
+		}
+		pl.Changes = append(pl.Changes, changes...)
 	}
 	return pl, pl.renderErr()
+}
+
+// findUnlabelled turns into updates the creates of objects that exist in
+// the tenant's namespace without tenantgate's labels (someone made or
+// remade them): the plan says what the apply changes in them, rather than
+// "create" for an object that is there. Only tenants whose namespace
+// exists get here, so a new tenant costs no lookups.
+func (p *Provisioner) findUnlabelled(ctx context.Context, changes []Change) error {
+	for i := range changes {
+		c := &changes[i]
+		if c.Action != Create || c.Namespace == "" {
+			continue
+		}
+		res, err := p.resource(c.Kind, c.Namespace)
+		if err != nil {
+			return err
+		}
+		live, err := res.Get(ctx, c.Name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			continue
+		case err != nil:
+			return fmt.Errorf("reading %s %s/%s: %w", c.Kind, c.Namespace, c.Name, err)
+		}
+		c.live, c.Action = live, Update
+		c.Diff = append([]string{"(exists without tenantgate's labels)"}, compare(c.desired, live, p.opts.FieldManager)...)
+	}
+	return nil
 }
 
 // refuseForeignNamespaces moves to unrendered every tenant whose namespace
@@ -258,6 +295,50 @@ func (p *Provisioner) Apply(ctx context.Context, tenants []tenancy.Config) (*Pla
 	return pl, errors.Join(errs...)
 }
 
+// apply applies c's object. Server-side apply leaves alone the fields other
+// managers set, so for the kinds whose spec is a boundary (strictSpecs) a
+// field someone added there (a widened NetworkPolicy) would survive it:
+// then the spec is replaced whole. A field that cannot change in place (a
+// quota's scopes, a StorageClass's parameters) makes it delete and create
+// the object: the StorageClass's volumes keep their key, new ones get the
+// new one.
+func (p *Provisioner) apply(ctx context.Context, res dynamic.ResourceInterface, c *Change) (*unstructured.Unstructured, error) {
+	opts := metav1.ApplyOptions{FieldManager: p.opts.FieldManager, Force: true}
+	if c.live != nil && immutableDiffers(c.desired, c.live) {
+		if err := res.Delete(ctx, c.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return nil, err
+		}
+	}
+	result, err := res.Apply(ctx, c.Name, c.desired, opts)
+	if strict, ok := strictSpecs[c.Kind]; ok && err == nil && len(extra(nil, "spec", c.desired.Object["spec"], result.Object["spec"], strict)) > 0 {
+		u := result.DeepCopy()
+		u.Object["spec"] = c.desired.DeepCopy().Object["spec"]
+		result, err = res.Update(ctx, u, metav1.UpdateOptions{FieldManager: p.opts.FieldManager})
+	}
+	return result, err
+}
+
+// immutableDiffers reports whether live differs from desired in a field that
+// cannot change in place, so that apply must delete and create the object:
+// a quota's scopes, a StorageClass's provisioner, parameters and policies.
+func immutableDiffers(desired, live *unstructured.Unstructured) bool {
+	var fields [][]string
+	switch desired.GetKind() {
+	case "ResourceQuota":
+		fields = [][]string{{"spec", "scopes"}, {"spec", "scopeSelector"}}
+	case "StorageClass":
+		fields = [][]string{{"provisioner"}, {"parameters"}, {"reclaimPolicy"}, {"volumeBindingMode"}}
+	}
+	for _, f := range fields {
+		w, _, _ := unstructured.NestedFieldNoCopy(desired.Object, f...)
+		l, _, _ := unstructured.NestedFieldNoCopy(live.Object, f...)
+		if (w == nil) != (l == nil) || w != nil && !(contains(w, l) && contains(l, w)) {
+			return true
+		}
+	}
+	return false
+}
+
 // step carries out one change and records it.
 func (p *Provisioner) step(ctx context.Context, c *Change) error {
 	started := p.opts.Now()
@@ -266,7 +347,7 @@ func (p *Provisioner) step(ctx context.Context, c *Change) error {
 	if err == nil {
 		switch c.Action {
 		case Create, Update:
-			result, err = res.Apply(ctx, c.Name, c.desired, metav1.ApplyOptions{FieldManager: p.opts.FieldManager, Force: true})
+			result, err = p.apply(ctx, res, c)
 			if err == nil && c.Kind == "Namespace" && c.live != nil {
 				err = p.cancelDeletion(ctx, c)
 			}

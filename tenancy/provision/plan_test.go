@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -87,6 +88,33 @@ func TestPlanTenant(t *testing.T) {
 		p := pl.Pending()
 		if len(p) != 1 || strings.Join(p[0].Diff, ";") != "parameters.iops: removed" {
 			t.Fatalf("plan:\n%s", pl)
+		}
+	})
+	t.Run("someone widened a boundary by adding fields", func(t *testing.T) {
+		live := liveCopy(t, desired)
+		ns := "tenant-" + sensitiveID
+		deny := live["NetworkPolicy/"+ns+"/default-deny"]
+		_ = unstructured.SetNestedStringMap(deny.Object, map[string]string{"x": "y"}, "spec", "podSelector", "matchLabels")
+		same := live["NetworkPolicy/"+ns+"/allow-same-namespace"]
+		ingress, _, _ := unstructured.NestedSlice(same.Object, "spec", "ingress")
+		ingress[0].(map[string]any)["from"].([]any)[0].(map[string]any)["namespaceSelector"] = map[string]any{}
+		_ = unstructured.SetNestedSlice(same.Object, ingress, "spec", "ingress")
+		quota := live["ResourceQuota/"+ns+"/tenant-quota"]
+		_ = unstructured.SetNestedStringSlice(quota.Object, []string{"Terminating"}, "spec", "scopes")
+		pl := &Plan{Changes: PlanTenant(c.ID, desired, live, "tenantgate", testNow)}
+		var got []string
+		for _, ch := range pl.Pending() {
+			got = append(got, ch.Name+": "+strings.Join(ch.Diff, "; "))
+		}
+		want := []string{
+			`default-deny: spec.podSelector.matchLabels: {"x":"y"} → (none)`,
+			`allow-same-namespace: spec.ingress[0].from[0].namespaceSelector: {} → (none)`,
+			`tenant-quota: spec.scopes: ["Terminating"] → (none)`,
+		}
+		slices.Sort(got)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Fatalf("plan:\n%s", strings.Join(got, "\n"))
 		}
 	})
 	t.Run("someone edited an owned field", func(t *testing.T) {

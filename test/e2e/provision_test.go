@@ -137,6 +137,35 @@ func TestKubernetesTenants(t *testing.T) {
 		}
 	})
 
+	t.Run("widened boundaries are seen and reverted", func(t *testing.T) {
+		ns := "tenant-" + tenantA
+		kubectlOK(t, kc, kc.AdminKubeconfig, "", "-n", ns, "patch", "networkpolicy", "default-deny", "--type=merge", "-p", `{"spec":{"podSelector":{"matchLabels":{"x":"y"}}}}`)
+		kubectlOK(t, kc, kc.AdminKubeconfig, "", "-n", ns, "patch", "networkpolicy", "allow-same-namespace", "--type=json", "-p", `[{"op":"add","path":"/spec/ingress/0/from/0/namespaceSelector","value":{}}]`)
+		kubectlOK(t, kc, kc.AdminKubeconfig, "", "-n", ns, "delete", "resourcequota", "tenant-quota")
+		kubectlOK(t, kc, kc.AdminKubeconfig, "", "-n", ns, "create", "quota", "tenant-quota", "--hard=pods=250", "--scopes=Terminating")
+		out := tenantgateCmd(t, true, "tenant", "plan", "--config", cfgPath)
+		for _, want := range []string{
+			`spec.podSelector.matchLabels: {"x":"y"} → (none)`,
+			`spec.ingress[0].from[0].namespaceSelector: {} → (none)`,
+			`spec.scopes: ["Terminating"] → (none)`,
+		} {
+			if !strings.Contains(out, want) {
+				t.Errorf("plan lacks %q:\n%s", want, out)
+			}
+		}
+		tenantgateCmd(t, true, "tenant", "apply", "--config", cfgPath)
+		if out := tenantgateCmd(t, true, "tenant", "plan", "--config", cfgPath); !strings.Contains(out, "0 to create, 0 to update, 0 to delete") {
+			t.Fatalf("plan after apply:\n%s", out)
+		}
+		got := kubectlOK(t, kc, kc.AdminKubeconfig, "", "-n", ns, "get", "networkpolicy", "default-deny", "allow-same-namespace", "-o", "jsonpath={.items[*].spec}")
+		got += kubectlOK(t, kc, kc.AdminKubeconfig, "", "-n", ns, "get", "resourcequota", "tenant-quota", "-o", "jsonpath={.spec}")
+		for _, bad := range []string{"matchLabels", "namespaceSelector", "Terminating"} {
+			if strings.Contains(got, bad) {
+				t.Errorf("after apply the live objects still hold %s: %s", bad, got)
+			}
+		}
+	})
+
 	t.Run("RBAC and admission: a TenantDev works in its namespace only", func(t *testing.T) {
 		dora := kc.Kubeconfig(t, "dora", kc.Users["dora"].Token)
 		kubectlOK(t, kc, dora, "", "create", "configmap", "settings", "-n", "tenant-"+tenantA, "--from-literal=a=b")
