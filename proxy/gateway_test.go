@@ -585,6 +585,25 @@ func TestInflightLimitAnswers503(t *testing.T) {
 	}
 }
 
+// TestInflightLimitAdmitsALoneRequest: a request reserves its body, then its
+// decoded form, then its output; alone it is admitted at every step however
+// small the bounds, or its sender would get a 503 for it forever.
+func TestInflightLimitAdmitsALoneRequest(t *testing.T) {
+	up := newFakeUpstream(t)
+	c := testConfig(t, up.URL, "limits: {max_inflight_bytes: 8KiB, max_inflight_bytes_per_tenant: 8KiB}\n")
+	c.Gateway.Metrics.Write.MaxBodyBytes = 8 << 10
+	g, _ := newTestGateway(t, c)
+	body := v1Request([]string{"__name__", "up", "job", strings.Repeat("x", 20000)})
+	for range 3 {
+		if w := do(t, g.Handler(), call{token: tokAcme, body: body}); w.Code != http.StatusNoContent {
+			t.Fatalf("a lone request over the bounds: %d %s", w.Code, w.Body)
+		}
+	}
+	if g.inflight.Held() != 0 {
+		t.Fatalf("%d bytes still held after every request finished", g.inflight.Held())
+	}
+}
+
 func TestReloadKeepsInflightRequestsAndRefusesBadConfig(t *testing.T) {
 	up := newFakeUpstream(t)
 	release := make(chan struct{})

@@ -80,6 +80,7 @@ type request struct {
 	split   []*tenancy.Tenant // the tenants it may be split into, otherwise
 	body    []byte            // compressed, as received
 	decoded []byte
+	held    int64 // in-flight bytes the request holds (see Handler.acquire)
 }
 
 // ServeHTTP implements http.Handler.
@@ -127,10 +128,10 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, req *request) er
 	if reserved < 0 {
 		reserved = int64(h.cfg.MaxBodyBytes)
 	}
-	if err := h.acquire(key, reserved); err != nil {
+	if err := h.acquire(req, key, reserved); err != nil {
 		return err
 	}
-	defer func() { h.d.Inflight.Release(key, reserved) }()
+	defer func() { h.release(req, key, reserved) }()
 
 	bodyBuf := getBuf()
 	defer putBuf(bodyBuf)
@@ -149,7 +150,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, req *request) er
 	}
 	// The decoded body lives until the end; forward reserves its output.
 	work := int64(n) + int64(len(req.body))
-	if err := h.acquire(key, work); err != nil {
+	if err := h.acquire(req, key, work); err != nil {
 		return err
 	}
 	reserved += work
@@ -221,17 +222,17 @@ func (h *Handler) forward(r *http.Request, req *request, t *tenancy.Tenant, only
 	}
 	guess = min(guess, limit)
 	key := inflightKey(req)
-	if err := h.acquire(key, int64(guess)); err != nil {
+	if err := h.acquire(req, key, int64(guess)); err != nil {
 		return result{}, err
 	}
 	held := guess
-	defer func() { h.d.Inflight.Release(key, int64(held)) }()
+	defer func() { h.release(req, key, int64(held)) }()
 	stampBuf := getBuf()
 	defer putBuf(stampBuf)
 	opts.MaxOutput = guess
 	stamped, stats, err := stamp.Rewrite(grow(*stampBuf, min(guess, n+n/8))[:0], req.decoded, req.version, opts)
 	if errors.Is(err, stamp.ErrTooLarge) && guess < limit {
-		if err := h.acquire(key, int64(limit-guess)); err != nil {
+		if err := h.acquire(req, key, int64(limit-guess)); err != nil {
 			return result{}, err
 		}
 		held, opts.MaxOutput = limit, limit
@@ -478,9 +479,14 @@ func inflightKey(req *request) string {
 // answer is 503 with Retry-After, not 429: Prometheus retries 429 only with
 // retry_on_http_429, which defaults to false even in Prometheus 3, so a 429
 // would make a default sender drop data that could be accepted a moment
-// later.
-func (h *Handler) acquire(key string, n int64) error {
-	switch h.d.Inflight.Acquire(key, n) {
+// later. A request alone is never refused (however large, within the size
+// limits): its sender would retry it forever.
+func (h *Handler) acquire(req *request, key string, n int64) error {
+	out := h.d.Inflight.Acquire(key, n, req.held)
+	if out == limits.Acquired {
+		req.held += n
+	}
+	switch out {
 	case limits.OverKey:
 		return &httperr.Error{Status: http.StatusServiceUnavailable, Reason: "tenant_inflight_limit", RetryAfter: secs(1),
 			Msg: "this tenant has too many request bytes in flight; retry later", Err: errors.New("per-tenant in-flight byte limit reached")}
@@ -489,6 +495,12 @@ func (h *Handler) acquire(key string, n int64) error {
 			Msg: "the gateway has too many request bytes in flight; retry later", Err: errors.New("in-flight byte limit reached")}
 	}
 	return nil
+}
+
+// release gives back n bytes that acquire took for req.
+func (h *Handler) release(req *request, key string, n int64) {
+	req.held -= n
+	h.d.Inflight.Release(key, n)
 }
 
 func parseContentType(ct string) (stamp.Version, error) {

@@ -119,21 +119,23 @@ const (
 	OverKey
 )
 
-// Acquire takes n bytes for key if both bounds allow it. It never waits: a
-// sender that is refused retries later. A single request larger than a bound
-// is still admitted when nothing else holds bytes, so that a bound lower
-// than the largest allowed request cannot block that request forever.
-func (l *Inflight) Acquire(key string, n int64) Outcome {
+// Acquire takes n bytes for key if both bounds allow it; own is what the
+// caller (one request, in several steps) already holds under key. It never
+// waits: a sender that is refused retries later. A request larger than a
+// bound is still admitted when nothing but itself holds bytes, so that a
+// bound lower than the largest allowed request cannot refuse that request
+// forever (a 503 its sender would retry without end).
+func (l *Inflight) Acquire(key string, n, own int64) Outcome {
 	if l == nil || n <= 0 {
 		return Acquired
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	held := l.byKey[key]
-	if l.perKey > 0 && held > 0 && held+n > l.perKey {
+	if l.perKey > 0 && held > own && held+n > l.perKey {
 		return OverKey
 	}
-	if l.max > 0 && l.total > 0 && l.total+n > l.max {
+	if l.max > 0 && l.total > own && l.total+n > l.max {
 		return OverTotal
 	}
 	l.total += n

@@ -73,15 +73,24 @@ func TestInflight(t *testing.T) {
 			l.Release(s.key, s.n)
 			continue
 		}
-		if got := l.Acquire(s.key, s.n); got != s.want {
+		if got := l.Acquire(s.key, s.n, 0); got != s.want {
 			t.Fatalf("step %d: Acquire(%s, %d) = %d, want %d", i, s.key, s.n, got, s.want)
 		}
 	}
 	if l.Held() != 0 || len(l.byKey) != 0 {
 		t.Fatalf("held %d, keys %v after releasing everything", l.Held(), l.byKey)
 	}
+	// One request in several steps, alone: each step is admitted, however
+	// far past the bounds, as long as nothing but the request holds bytes.
+	if l.Acquire("a", 90, 0) != Acquired || l.Acquire("a", 90, 90) != Acquired || l.Acquire("a", 90, 180) != Acquired {
+		t.Fatal("a lone request's later steps were refused")
+	}
+	if l.Acquire("b", 1, 0) != OverTotal || l.Acquire("a", 1, 100) != OverKey {
+		t.Fatal("others, or a step that claims to own less than it holds, were admitted")
+	}
+	l.Release("a", 270)
 	var unlimited *Inflight
-	if unlimited.Acquire("x", 1<<40) != Acquired {
+	if unlimited.Acquire("x", 1<<40, 0) != Acquired {
 		t.Fatal("a nil budget must admit everything")
 	}
 }
