@@ -425,6 +425,7 @@ func TestRemoteWriteRefusals(t *testing.T) {
 		{name: "wrong content type", c: call{token: tokAcme, ctype: "application/json", body: good}, wantStatus: 415, wantBody: "Content-Type"},
 		{name: "unknown proto", c: call{token: tokAcme, ctype: "application/x-protobuf;proto=foo.Bar", body: good}, wantStatus: 415, wantBody: `"foo.Bar"`},
 		{name: "wrong encoding", c: call{token: tokAcme, headers: map[string]string{"Content-Encoding": "gzip"}, body: good}, wantStatus: 415, wantBody: "Content-Encoding"},
+		{name: "vmagent's zstd probe", c: call{token: tokAcme, headers: map[string]string{"Content-Encoding": "zstd", "X-VictoriaMetrics-Remote-Write-Version": "1"}, body: good}, wantStatus: 415, wantBody: "Content-Encoding"},
 		{name: "body too large", c: call{token: tokAcme, body: make([]byte, 2<<20)}, wantStatus: 413, wantBody: "exceeds the limit"},
 		{name: "decoded too large", c: call{token: tokAcme, body: huge}, wantStatus: 413, wantBody: "declares 104857600 decoded bytes"},
 		{name: "corrupt snappy", c: call{token: tokAcme, body: []byte("\x10garbage")}, wantStatus: 400, wantBody: "corrupt snappy"},
@@ -447,6 +448,11 @@ func TestRemoteWriteRefusals(t *testing.T) {
 	}
 	if v := metricValue(t, reg, "tenantgate_remote_write_rejected_requests_total", "tenant", "acme", "reason", "corrupt_snappy"); v != 1 {
 		t.Fatalf("rejected{acme,corrupt_snappy} = %v, want 1", v)
+	}
+	// vmagent's first try of its own protocol is counted apart, under its
+	// tenant, so that an alert on refusals can leave it out.
+	if v := metricValue(t, reg, "tenantgate_remote_write_rejected_requests_total", "tenant", "acme", "reason", "vm_protocol_probe"); v != 1 {
+		t.Fatalf("rejected{acme,vm_protocol_probe} = %v, want 1", v)
 	}
 }
 

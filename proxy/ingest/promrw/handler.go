@@ -112,12 +112,18 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, req *request) er
 	if req.version, err = parseContentType(r.Header.Get("Content-Type")); err != nil {
 		return err
 	}
-	if enc := r.Header.Get("Content-Encoding"); enc != "" && !strings.EqualFold(enc, "snappy") {
-		return httperr.New(http.StatusUnsupportedMediaType, "unsupported_encoding",
-			"unsupported Content-Encoding %q: remote-write bodies must be snappy-compressed", enc)
-	}
 	if err := h.chooseTenants(r, req); err != nil {
 		return err
+	}
+	if enc := r.Header.Get("Content-Encoding"); enc != "" && !strings.EqualFold(enc, "snappy") {
+		reason := "unsupported_encoding"
+		if r.Header.Get("X-VictoriaMetrics-Remote-Write-Version") != "" {
+			// vmagent tries its own protocol first and, on this 415, goes
+			// on with Prometheus remote-write: expected, not an error.
+			reason = "vm_protocol_probe"
+		}
+		return httperr.New(http.StatusUnsupportedMediaType, reason,
+			"unsupported Content-Encoding %q: remote-write bodies must be snappy-compressed", enc)
 	}
 	if r.ContentLength > int64(h.cfg.MaxBodyBytes) {
 		return httperr.New(http.StatusRequestEntityTooLarge, "body_too_large",

@@ -24,8 +24,10 @@
 //     An empty value is no label, as in Prometheus: removed, never another
 //     value, and unlabelled for Only and LabelValues.
 //   - With sorted labels (Prometheus always sorts them) the new label goes in
-//     sorted position, comparing bytes. With unsorted labels it is still there
-//     exactly once, but its position is unspecified: receivers sort labels.
+//     sorted position, comparing bytes. Unsorted labels stay unsorted, with
+//     the new label there exactly once at an unspecified position; receivers
+//     that refuse unsorted series (Thanos receive: 409) refuse them as they
+//     would from the sender directly.
 //   - A series that already carries exactly the right label in place is
 //     copied unchanged.
 //   - For 2.0, the symbols LabelName and Value are reused when the table has
