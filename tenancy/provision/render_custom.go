@@ -68,19 +68,25 @@ func (r *renderer) argoCD() []*unstructured.Unstructured {
 	}
 	name := Namespace(r.id)
 	dest := map[string]any{"server": r.pl.ClusterURL, "namespace": r.ns}
-	blocked := []any{}
-	for _, k := range []struct{ group, kind string }{
-		{"", "LimitRange"}, {"", "ResourceQuota"}, {"networking.k8s.io", "NetworkPolicy"},
-		{"rbac.authorization.k8s.io", "Role"}, {"rbac.authorization.k8s.io", "RoleBinding"},
-		{"external-secrets.io", "SecretStore"},
-	} {
-		blocked = append(blocked, map[string]any{"group": k.group, "kind": k.kind})
+	// A whitelist, not a blacklist: without one Argo CD syncs every
+	// namespaced kind not listed, with its own account, including kinds the
+	// tenant's roles may not write (a CNI's own network policies, which
+	// would open default-deny; EndpointSlices). The tenant's repository may
+	// hold what its roles may write, and Secrets and ServiceAccounts.
+	allowed := []any{
+		map[string]any{"group": "", "kind": "Secret"},
+		map[string]any{"group": "", "kind": "ServiceAccount"},
+	}
+	for _, g := range workloadKinds {
+		for _, k := range g.kinds {
+			allowed = append(allowed, map[string]any{"group": g.group, "kind": k[1]})
+		}
 	}
 	project := object(apiArgoCD, "AppProject", name, r.pl.ArgoCDNamespace, map[string]any{
-		"description":                "Tenant " + r.name + ": only its repository, only its namespace, no cluster-scoped objects.",
+		"description":                "Tenant " + r.name + ": only its repository, only its namespace, only workload kinds.",
 		"sourceRepos":                []any{repo},
 		"destinations":               []any{dest},
-		"namespaceResourceBlacklist": blocked,
+		"namespaceResourceWhitelist": allowed,
 	})
 	app := object(apiArgoCD, "Application", name, r.pl.ArgoCDNamespace, map[string]any{
 		"project":     name,

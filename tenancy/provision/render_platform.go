@@ -7,52 +7,70 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
 // PlatformTenant is the Tenant of the changes to platform objects in a plan.
 const PlatformTenant = "(platform)"
 
-// storagePolicyName names the admission policy that keeps each tenant on its
-// own StorageClass.
-const storagePolicyName = "tenantgate-tenant-storage-class"
+// The names of the admission policies of RenderPlatform.
+const (
+	storagePolicyName  = "tenantgate-tenant-storage-class"
+	servicesPolicyName = "tenantgate-tenant-services"
+)
 
 var (
 	vapGVR        = schema.GroupVersionResource{Group: "admissionregistration.k8s.io", Version: "v1", Resource: "validatingadmissionpolicies"}
 	vapBindingGVR = schema.GroupVersionResource{Group: "admissionregistration.k8s.io", Version: "v1", Resource: "validatingadmissionpolicybindings"}
 )
 
-// RenderPlatform returns the cluster-wide objects every tenant relies on:
-// a ValidatingAdmissionPolicy, bound to every namespace labelled tenant,
-// that refuses a PersistentVolumeClaim naming any StorageClass but the
-// tenant's own. StorageClasses are cluster-scoped, so without it a tenant
-// could have its volumes encrypted with another tenant's key. A claim must
-// name the class (the cluster's default class is not the tenant's).
+// RenderPlatform returns the cluster-wide objects every tenant relies on,
+// ValidatingAdmissionPolicies bound to every namespace labelled tenant:
+//   - one refuses a PersistentVolumeClaim naming any StorageClass but the
+//     tenant's own. StorageClasses are cluster-scoped, so without it a
+//     tenant could have its volumes encrypted with another tenant's key. A
+//     claim must name the class (the cluster's default is not the tenant's);
+//   - one refuses Services with externalIPs (which intercept traffic to
+//     those addresses cluster-wide, CVE-2020-8554) or of type ExternalName
+//     (a name in the tenant's namespace for any host, which a proxy in the
+//     gateway's namespace would then reach on the tenant's behalf).
 func RenderPlatform() []*unstructured.Unstructured {
-	meta := func(name string) map[string]any {
-		return map[string]any{"name": name, "labels": map[string]any{LabelManagedBy: ManagedBy}}
-	}
+	return append(
+		admissionPolicy(storagePolicyName, "persistentvolumeclaims",
+			"has(object.spec.storageClassName) && object.spec.storageClassName == 'tenant-' + namespaceObject.metadata.labels['tenant']",
+			"'a tenant\\'s volumes use its own StorageClass: set spec.storageClassName to tenant-' + namespaceObject.metadata.labels['tenant']"),
+		admissionPolicy(servicesPolicyName, "services",
+			"(!has(object.spec.externalIPs) || size(object.spec.externalIPs) == 0) && (!has(object.spec.type) || object.spec.type != 'ExternalName')",
+			"'a tenant\\'s Services may not set externalIPs or be of type ExternalName'")...)
+}
+
+// admissionPolicy returns a ValidatingAdmissionPolicy that denies CREATE and
+// UPDATE of the core resource in tenant namespaces unless expression holds,
+// and its binding.
+func admissionPolicy(name, resource, expression, message string) []*unstructured.Unstructured {
+	meta := map[string]any{"name": name, "labels": map[string]any{LabelManagedBy: ManagedBy}}
 	policy := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
-		"metadata": meta(storagePolicyName),
+		"metadata": meta,
 		"spec": map[string]any{
 			"failurePolicy": "Fail",
 			"matchConstraints": map[string]any{"resourceRules": []any{map[string]any{
 				"apiGroups": []any{""}, "apiVersions": []any{"v1"},
-				"operations": []any{"CREATE", "UPDATE"}, "resources": []any{"persistentvolumeclaims"},
+				"operations": []any{"CREATE", "UPDATE"}, "resources": []any{resource},
 			}}},
 			"validations": []any{map[string]any{
-				"expression":        "has(object.spec.storageClassName) && object.spec.storageClassName == 'tenant-' + namespaceObject.metadata.labels['tenant']",
-				"messageExpression": "'a tenant\\'s volumes use its own StorageClass: set spec.storageClassName to tenant-' + namespaceObject.metadata.labels['tenant']",
+				"expression":        expression,
+				"messageExpression": message,
 				"reason":            "Forbidden",
 			}},
 		},
 	}}
 	binding := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
-		"metadata": meta(storagePolicyName),
+		"metadata": runtime.DeepCopyJSONValue(meta),
 		"spec": map[string]any{
-			"policyName":        storagePolicyName,
+			"policyName":        name,
 			"validationActions": []any{"Deny"},
 			"matchResources": map[string]any{"namespaceSelector": map[string]any{
 				"matchExpressions": []any{map[string]any{"key": LabelTenant, "operator": "Exists"}},

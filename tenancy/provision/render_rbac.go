@@ -15,29 +15,46 @@ var (
 	writeVerbs = []string{"get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"}
 )
 
-// workloadRules are the namespaced resources a tenant runs its software
-// with. The platform's own objects (quota, limits, network policies) are
-// readable but never writable by a tenant.
+// workloadKinds are the namespaced resources a tenant runs its software
+// with, by API group: what its roles may write and what its Argo CD project
+// may sync. Endpoints are not among them: hand-written Endpoints of a
+// selector-less Service can point anywhere (CVE-2021-25740), so Kubernetes
+// itself took them out of edit and admin. The platform's own objects
+// (quota, limits, network policies) are readable but never writable by a
+// tenant.
+var workloadKinds = []struct {
+	group string
+	kinds [][2]string // resource, kind
+}{
+	{"", [][2]string{{"configmaps", "ConfigMap"}, {"persistentvolumeclaims", "PersistentVolumeClaim"}, {"pods", "Pod"},
+		{"replicationcontrollers", "ReplicationController"}, {"services", "Service"}}},
+	{"apps", [][2]string{{"daemonsets", "DaemonSet"}, {"deployments", "Deployment"}, {"replicasets", "ReplicaSet"}, {"statefulsets", "StatefulSet"}}},
+	{"batch", [][2]string{{"cronjobs", "CronJob"}, {"jobs", "Job"}}},
+	{"autoscaling", [][2]string{{"horizontalpodautoscalers", "HorizontalPodAutoscaler"}}},
+	{"policy", [][2]string{{"poddisruptionbudgets", "PodDisruptionBudget"}}},
+	{"networking.k8s.io", [][2]string{{"ingresses", "Ingress"}}},
+	{"external-secrets.io", [][2]string{{"externalsecrets", "ExternalSecret"}}},
+}
+
 func workloadRules(verbs []string, secrets bool) []rbacv1.PolicyRule {
-	core := []string{"configmaps", "endpoints", "persistentvolumeclaims", "pods", "replicationcontrollers", "services"}
-	if secrets {
-		core = append(core, "secrets")
+	var out []rbacv1.PolicyRule
+	for _, g := range workloadKinds {
+		var res []string
+		for _, k := range g.kinds {
+			res = append(res, k[0])
+		}
+		if g.group == "" && secrets {
+			res = append(res, "secrets")
+		}
+		out = append(out, rbacv1.PolicyRule{APIGroups: []string{g.group}, Resources: res, Verbs: verbs})
 	}
-	return []rbacv1.PolicyRule{
-		{APIGroups: []string{""}, Resources: core, Verbs: verbs},
-		{APIGroups: []string{"apps"}, Resources: []string{"daemonsets", "deployments", "replicasets", "statefulsets"}, Verbs: verbs},
-		{APIGroups: []string{"batch"}, Resources: []string{"cronjobs", "jobs"}, Verbs: verbs},
-		{APIGroups: []string{"autoscaling"}, Resources: []string{"horizontalpodautoscalers"}, Verbs: verbs},
-		{APIGroups: []string{"policy"}, Resources: []string{"poddisruptionbudgets"}, Verbs: verbs},
-		{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"ingresses"}, Verbs: verbs},
-		{APIGroups: []string{"external-secrets.io"}, Resources: []string{"externalsecrets"}, Verbs: verbs},
-	}
+	return out
 }
 
 // platformReadRules let every role see, never change, what the platform
 // decided for the namespace.
 var platformReadRules = []rbacv1.PolicyRule{
-	{APIGroups: []string{""}, Resources: []string{"events", "limitranges", "pods/log", "resourcequotas", "serviceaccounts"}, Verbs: readVerbs},
+	{APIGroups: []string{""}, Resources: []string{"endpoints", "events", "limitranges", "pods/log", "resourcequotas", "serviceaccounts"}, Verbs: readVerbs},
 	{APIGroups: []string{"networking.k8s.io"}, Resources: []string{"networkpolicies"}, Verbs: readVerbs},
 	{APIGroups: []string{"discovery.k8s.io"}, Resources: []string{"endpointslices"}, Verbs: readVerbs},
 	{APIGroups: []string{"external-secrets.io"}, Resources: []string{"secretstores"}, Verbs: readVerbs},

@@ -93,7 +93,7 @@ func TestKubernetesTenants(t *testing.T) {
 
 	t.Run("apply two tenants", func(t *testing.T) {
 		out := tenantgateCmd(t, true, "tenant", "apply", "--config", cfgPath, "--prov-log", provLog, "--agent", "e2e")
-		if !strings.Contains(out, "43 to create, 0 to update, 0 to delete, 0 unchanged") {
+		if !strings.Contains(out, "45 to create, 0 to update, 0 to delete, 0 unchanged") {
 			t.Fatalf("apply:\n%s", out)
 		}
 		ns, err := dyn.Resource(schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}).Get(ctx, "tenant-"+tenantB, metav1.GetOptions{})
@@ -118,7 +118,7 @@ func TestKubernetesTenants(t *testing.T) {
 
 	t.Run("apply again changes nothing", func(t *testing.T) {
 		out := tenantgateCmd(t, true, "tenant", "apply", "--config", cfgPath)
-		if !strings.Contains(out, "0 to create, 0 to update, 0 to delete, 43 unchanged") {
+		if !strings.Contains(out, "0 to create, 0 to update, 0 to delete, 45 unchanged") {
 			t.Fatalf("second apply is not a no-op:\n%s", out)
 		}
 	})
@@ -126,7 +126,7 @@ func TestKubernetesTenants(t *testing.T) {
 	t.Run("a quota change changes only the quota", func(t *testing.T) {
 		writeFile(t, cfgPath, provisioningConfig(provisioner, "250", breakGlassStart))
 		out := tenantgateCmd(t, true, "tenant", "plan", "--config", cfgPath)
-		want := "~ ResourceQuota tenant-" + tenantA + "/tenant-quota (update)\n    spec.hard.pods: \"100\" → \"250\"\n0 to create, 1 to update, 0 to delete, 42 unchanged\n"
+		want := "~ ResourceQuota tenant-" + tenantA + "/tenant-quota (update)\n    spec.hard.pods: \"100\" → \"250\"\n0 to create, 1 to update, 0 to delete, 44 unchanged\n"
 		if out != want {
 			t.Fatalf("plan:\n%s\nwant:\n%s", out, want)
 		}
@@ -175,12 +175,27 @@ func TestKubernetesTenants(t *testing.T) {
 			{"get", "configmaps", "-A"},
 			{"delete", "networkpolicy", "default-deny", "-n", "tenant-" + tenantA},
 			{"create", "rolebinding", "escalate", "--role=TenantAdmin", "--group=acme-devs", "-n", "tenant-" + tenantA},
+			{"create", "-n", "tenant-" + tenantA, "-f", "-"}, // hand-written Endpoints (stdin below)
 		} {
-			out, err := kc.Kubectl(ctx, dora, "", args...)
+			stdin := ""
+			if args[len(args)-1] == "-" {
+				stdin = `{"apiVersion":"v1","kind":"Endpoints","metadata":{"name":"elsewhere"},"subsets":[{"addresses":[{"ip":"10.96.0.1"}],"ports":[{"port":443}]}]}`
+			}
+			out, err := kc.Kubectl(ctx, dora, stdin, args...)
 			if err == nil || !strings.Contains(out, "Forbidden") && !strings.Contains(out, "forbidden") {
 				t.Errorf("kubectl %s as a TenantDev of A: err=%v, want forbidden\n%s", strings.Join(args, " "), err, out)
 			}
 		}
+		// No Service that captures other addresses or names another host.
+		for _, svc := range []string{
+			`{"apiVersion":"v1","kind":"Service","metadata":{"name":"grab"},"spec":{"ports":[{"port":443}],"externalIPs":["52.94.1.10"]}}`,
+			`{"apiVersion":"v1","kind":"Service","metadata":{"name":"alias"},"spec":{"type":"ExternalName","externalName":"thanos-query.observability.svc"}}`,
+		} {
+			if out, err := kc.Kubectl(ctx, dora, svc, "create", "-n", "tenant-"+tenantA, "-f", "-"); err == nil || !strings.Contains(out, "externalIPs or be of type ExternalName") {
+				t.Errorf("a TenantDev's Service %s: err=%v\n%s", svc, err, out)
+			}
+		}
+		kubectlOK(t, kc, dora, `{"apiVersion":"v1","kind":"Service","metadata":{"name":"web"},"spec":{"ports":[{"port":80}],"selector":{"app":"web"}}}`, "create", "-n", "tenant-"+tenantA, "-f", "-")
 		// Volumes only on the tenant's own StorageClass (its own KMS key).
 		pvc := func(class string) string {
 			return fmt.Sprintf(`{"apiVersion":"v1","kind":"PersistentVolumeClaim","metadata":{"name":"data-%s","namespace":"tenant-%s"},`+
@@ -267,7 +282,7 @@ func TestKubernetesTenants(t *testing.T) {
 		kubectlOK(t, kc, kc.AdminKubeconfig, "", "apply", "-f", filepath.Join("..", "..", "deploy", "tenants", "acme.yaml"))
 		const id = "5f0e3b1a-9c2d-4e7f-8a6b-1d2c3e4f5a6b"
 		out := tenantgateCmd(t, true, "tenant", "apply", "--config", cfgPath, "--from-cluster", "--tenant", id)
-		if !strings.Contains(out, "19 to create, 0 to update, 0 to delete, 2 unchanged") {
+		if !strings.Contains(out, "19 to create, 0 to update, 0 to delete, 4 unchanged") {
 			t.Fatalf("apply --from-cluster:\n%s", out)
 		}
 		kubectlOK(t, kc, kc.AdminKubeconfig, "", "get", "namespace", "tenant-"+id)
