@@ -14,7 +14,9 @@ import (
 // an upstream. Among dynamic tenants the first one listed wins (the caller
 // lists them oldest first), except that a dynamic tenant whose upstream_ids
 // name another tenant's ID loses whatever its age: editing an old object
-// must not take over the upstream tenant of a younger one. Every tenant
+// must not take over the upstream tenant of a younger one. A dynamic tenant
+// that shares an isolation setting (KMS key, Vault role, GitOps path,
+// backup prefix) with one already in is left out too. Every tenant
 // left out is reported, the merged list is still returned.
 func Merge(file, dynamic []Config) ([]Config, []error) {
 	out, left := MergeReport(file, dynamic)
@@ -36,9 +38,11 @@ func MergeReport(file, dynamic []Config) ([]Config, map[int]error) {
 	names := upstreamNames(append(slices.Clip(file), dynamic...))
 	taken := map[[2]string]string{} // upstream, value -> tenant ID
 	ids := make(map[string]bool, len(file)+len(dynamic))
-	for _, c := range file {
+	isolation := map[string]string{}
+	for i, c := range file {
 		seen[c.ID] = "the configuration file"
 		ids[c.ID] = true
+		_ = isolationClash(&file[i], isolation) // the file's own clashes are NewRegistry's to refuse
 		for _, n := range names {
 			taken[[2]string{n, c.upstreamValue(n)}] = c.ID
 		}
@@ -65,6 +69,10 @@ next:
 					c.ID, c.upstreamValue(n), n, o)
 				continue next
 			}
+		}
+		if err := isolationClash(&dynamic[i], isolation); err != nil {
+			left[i] = fmt.Errorf("%w; this definition is ignored", err)
+			continue
 		}
 		seen[c.ID] = "an older object"
 		for _, n := range names {

@@ -332,6 +332,9 @@ func (e EgressConfig) validate() error {
 	} else if pfx.Masked() != pfx {
 		errs = append(errs, fmt.Errorf("cidr %q: host bits are set (the network is %s)", e.CIDR, pfx.Masked()))
 	}
+	if pfx.IsValid() && linkLocal.Contains(pfx.Addr()) && pfx.Bits() >= linkLocal.Bits() {
+		errs = append(errs, fmt.Errorf("cidr %q: link-local addresses (169.254.0.0/16) hold the cloud's metadata service, whose credentials are the node's; they are never allowed", e.CIDR))
+	}
 	for _, x := range e.Except {
 		sub, err := netip.ParsePrefix(x)
 		switch {
@@ -352,6 +355,66 @@ func (e EgressConfig) validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// linkLocal is the IPv4 link-local network, where clouds serve instance
+// metadata (169.254.169.254). The renderer leaves it out of every egress
+// allowance that covers it.
+var linkLocal = netip.MustParsePrefix("169.254.0.0/16")
+
+// LinkLocalExcept returns what an egress rule's except list must add so that
+// the rule does not open the link-local network: 169.254.0.0/16 when cidr
+// covers it and except does not already, else nothing.
+func LinkLocalExcept(cidr string, except []string) []string {
+	pfx, err := netip.ParsePrefix(cidr)
+	if err != nil || !pfx.Addr().Is4() || pfx.Bits() > linkLocal.Bits() || !pfx.Contains(linkLocal.Addr()) {
+		return nil
+	}
+	for _, x := range except {
+		if sub, err := netip.ParsePrefix(x); err == nil && sub.Bits() <= linkLocal.Bits() && sub.Contains(linkLocal.Addr()) {
+			return nil
+		}
+	}
+	return []string{linkLocal.String()}
+}
+
+// isolationKeys are the settings that keep one tenant's data from another's
+// and so must differ between tenants, as "what: value" strings (after
+// SetDefaults; a field left to the platform's default counts as empty).
+func (p *ProvisionConfig) isolationKeys() []string {
+	return []string{
+		"storage.kms_key " + p.Storage.KMSKey,
+		"vault (address, namespace, role) " + p.Vault.Address + " " + p.Vault.Namespace + " " + p.Vault.Role,
+		"gitops (repo_url, path) " + p.GitOps.RepoURL + " " + p.GitOps.Path,
+		"backup.prefix " + p.Backup.Prefix,
+	}
+}
+
+// isolationClash returns an error naming the first isolation setting of c
+// that taken (setting -> tenant ID) gives to another tenant, and else
+// records c's settings in taken.
+func isolationClash(c *Config, taken map[string]string) error {
+	p, ok := c.Provisioning()
+	if !ok {
+		return nil
+	}
+	var keys []string
+	for _, k := range p.isolationKeys() {
+		if !strings.HasSuffix(k, " ") { // an unset setting clashes with nothing
+			keys = append(keys, k)
+		}
+	}
+	for _, k := range keys {
+		if o, ok := taken[k]; ok && o != c.ID {
+			what, _, _ := strings.Cut(k, " (")
+			what, _, _ = strings.Cut(what, " ")
+			return fmt.Errorf("tenant %q has the same %s as tenant %q: each tenant needs its own (its own key, secrets path, repository path and backups)", c.ID, what, o)
+		}
+	}
+	for _, k := range keys {
+		taken[k] = c.ID
+	}
+	return nil
 }
 
 func (s StorageConfig) validate() error {
@@ -441,6 +504,12 @@ func digits(s string) bool {
 func validateGroup(g string) error {
 	if strings.TrimSpace(g) == "" {
 		return errors.New("empty group name")
+	}
+	if strings.HasPrefix(g, "system:") {
+		// system:authenticated, system:serviceaccounts, system:masters...:
+		// Kubernetes' own groups, which hold every user, every workload or
+		// the cluster's admins, never a tenant's people.
+		return fmt.Errorf("group %q is one of Kubernetes' system: groups, not a tenant's", g)
 	}
 	for i := 0; i < len(g); i++ {
 		if g[i] < 0x20 || g[i] == 0x7f {

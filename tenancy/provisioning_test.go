@@ -1,6 +1,7 @@
 package tenancy
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -164,5 +165,53 @@ func TestMerge(t *testing.T) {
 	if len(conflicts) != 2 || !strings.Contains(conflicts[0].Error(), `tenant "b" is already defined by the configuration file`) ||
 		!strings.Contains(conflicts[1].Error(), `tenant "c" is already defined by an older object`) {
 		t.Fatalf("conflicts = %v", conflicts)
+	}
+}
+
+// TestIsolationBetweenTenants: no system: group owns a tenant, no egress
+// rule opens the metadata service, and two tenants never share a KMS key,
+// a Vault role, a GitOps path or a backup prefix (the file is refused; a
+// dynamic tenant is left out).
+func TestIsolationBetweenTenants(t *testing.T) {
+	c := provisioned(func(p *ProvisionConfig) {
+		p.Owners.View = []string{"system:authenticated"}
+		p.Egress = []EgressConfig{{CIDR: "169.254.169.254/32"}}
+	})
+	err := c.Validate()
+	if err == nil || !strings.Contains(err.Error(), `group "system:authenticated" is one of Kubernetes' system: groups`) ||
+		!strings.Contains(err.Error(), "link-local addresses") {
+		t.Fatalf("err = %v", err)
+	}
+	for _, tc := range []struct {
+		cidr   string
+		except []string
+		want   []string
+	}{
+		{"0.0.0.0/0", nil, []string{"169.254.0.0/16"}},
+		{"128.0.0.0/1", []string{"169.254.0.0/16"}, nil},
+		{"128.0.0.0/1", []string{"169.0.0.0/8"}, nil},
+		{"52.94.0.0/16", nil, nil},
+		{"::/0", nil, nil},
+	} {
+		if got := LinkLocalExcept(tc.cidr, tc.except); !slices.Equal(got, tc.want) {
+			t.Errorf("LinkLocalExcept(%s, %v) = %v, want %v", tc.cidr, tc.except, got, tc.want)
+		}
+	}
+	victim := provisioned(nil)
+	evil := provisioned(func(p *ProvisionConfig) { p.Backup.Prefix = "tenants/" + testUUID })
+	evil.ID = "0b5e8f44-3c1a-4f7e-8d2b-6a9c1e0f7a35"
+	evil.Provision.Storage.KMSKey = "arn:aws:kms:eu-west-1:111122223333:key/evil"
+	if _, err := NewRegistry([]Config{victim, evil}); err == nil || !strings.Contains(err.Error(), "the same backup.prefix as tenant") {
+		t.Fatalf("NewRegistry: %v", err)
+	}
+	evil.Provision.Backup.Prefix = ""
+	evil.Provision.Storage.KMSKey = victim.Provision.Storage.KMSKey
+	merged, left := MergeReport([]Config{victim}, []Config{evil})
+	if len(merged) != 1 || left[0] == nil || !strings.Contains(left[0].Error(), "the same storage.kms_key") {
+		t.Fatalf("merged %d, left %v", len(merged), left)
+	}
+	evil.Provision.Storage.KMSKey = "arn:aws:kms:eu-west-1:111122223333:key/evil"
+	if _, err := NewRegistry([]Config{victim, evil}); err != nil {
+		t.Fatalf("tenants with their own settings: %v", err)
 	}
 }

@@ -103,6 +103,12 @@ func NewRegistry(cfgs []Config) (*Registry, error) {
 		}
 	}
 	errs = append(errs, upstreamClashes(cfgs)...)
+	isolation := map[string]string{}
+	for i := range cfgs {
+		if err := isolationClash(&cfgs[i], isolation); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}

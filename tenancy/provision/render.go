@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -304,7 +305,8 @@ func (r *renderer) networkPolicies() []runtime.Object {
 	if len(r.p.Egress) > 0 {
 		var rules []networkingv1.NetworkPolicyEgressRule
 		for _, e := range r.p.Egress {
-			rule := networkingv1.NetworkPolicyEgressRule{To: []networkingv1.NetworkPolicyPeer{{IPBlock: &networkingv1.IPBlock{CIDR: e.CIDR, Except: e.Except}}}}
+			except := append(slices.Clip(e.Except), tenancy.LinkLocalExcept(e.CIDR, e.Except)...)
+			rule := networkingv1.NetworkPolicyEgressRule{To: []networkingv1.NetworkPolicyPeer{{IPBlock: &networkingv1.IPBlock{CIDR: e.CIDR, Except: except}}}}
 			for _, p := range e.Ports {
 				proto := corev1.Protocol(p.Protocol)
 				if proto == "" {

@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
 
 	"github.com/tenantgate/tenantgate/tenancy"
@@ -232,4 +234,26 @@ func TestQuantityValidationAgrees(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestEgressNeverOpensLinkLocal: an allowance that covers the cloud metadata
+// service (169.254.169.254) leaves the link-local network out.
+func TestEgressNeverOpensLinkLocal(t *testing.T) {
+	c := testTenants()["standard"]
+	c.Provision.Egress = []tenancy.EgressConfig{{CIDR: "0.0.0.0/0", Except: []string{"10.0.0.0/8"}, Ports: []tenancy.PortConfig{{Port: 443}}}}
+	objs, err := Render(&c, testPlatform(), testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range objs {
+		if o.GetName() != "allow-egress" {
+			continue
+		}
+		except, _, _ := unstructured.NestedStringSlice(o.Object["spec"].(map[string]any)["egress"].([]any)[0].(map[string]any)["to"].([]any)[0].(map[string]any), "ipBlock", "except")
+		if !slices.Equal(except, []string{"10.0.0.0/8", "169.254.0.0/16"}) {
+			t.Fatalf("except = %v", except)
+		}
+		return
+	}
+	t.Fatal("no allow-egress policy")
 }
