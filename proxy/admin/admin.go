@@ -218,7 +218,9 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request, reg *tenancy.Re
 	}
 	h.deps.Logger.Info("tenant created through the admin API", "tenant", c.ID)
 	return writeJSON(w, http.StatusCreated, map[string]any{"id": c.ID,
-		"message": "created; every gateway replica enforces it once its watch has seen it (normally within a second)"})
+		"message": "created; every gateway replica enforces it once its watch has seen it (normally within a second), " +
+			"unless it clashes with a tenant already in (an upstream value, a KMS key...): then the list shows it as not enforced " +
+			"and its Tenant object's status says why"})
 }
 
 // checkProviders refuses grants whose principals name a provider that is
