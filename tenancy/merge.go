@@ -12,9 +12,10 @@ import (
 // dynamic tenant must not be able to take over, or change the grants of, a
 // tenant that the operator wrote into the file, nor reach its data through
 // an upstream. Among dynamic tenants the first one listed wins (the caller
-// lists them oldest first), except that a dynamic tenant whose upstream_ids
-// name another tenant's ID loses whatever its age: editing an old object
-// must not take over the upstream tenant of a younger one. A dynamic tenant
+// lists them oldest first), except that when a dynamic tenant's upstream_ids
+// name another dynamic tenant's ID neither is enforced: which claim came
+// first cannot be told, and either way round one would take over the
+// other's data at the upstream. A dynamic tenant
 // that shares an isolation setting (KMS key, Vault role, GitOps path,
 // backup prefix) with one already in is left out too. Every tenant
 // left out is reported, the merged list is still returned.
@@ -47,21 +48,39 @@ func MergeReport(file, dynamic []Config) ([]Config, map[int]error) {
 			taken[[2]string{n, c.upstreamValue(n)}] = c.ID
 		}
 	}
-	for _, c := range dynamic {
-		ids[c.ID] = true
-	}
 	left := map[int]error{}
+	// A dynamic tenant whose upstream_ids name another tenant's ID: which of
+	// the two came first cannot be told (an old object edited, or a new one
+	// named after an old one's value), so neither is enforced; against a
+	// file tenant, the file wins.
+	dynIDs := make(map[string]int, len(dynamic))
+	for i, c := range dynamic {
+		if _, dup := dynIDs[c.ID]; !dup {
+			dynIDs[c.ID] = i
+		}
+	}
+	for i, c := range dynamic {
+		for _, n := range names {
+			v := c.upstreamValue(n)
+			if v == c.ID {
+				continue
+			}
+			if ids[v] {
+				left[i] = fmt.Errorf("tenant %q would be tenant %q at upstream %q, which is the configuration file's tenant %q; this definition is ignored", c.ID, v, n, v)
+			} else if j, ok := dynIDs[v]; ok {
+				err := fmt.Errorf("tenants %q and %q both claim tenant %q at upstream %q (%q by its upstream_ids); neither is enforced until one of them changes", c.ID, v, v, n, c.ID)
+				left[i], left[j] = err, err
+			}
+		}
+	}
 next:
 	for i, c := range dynamic {
+		if _, out := left[i]; out {
+			continue
+		}
 		if by, ok := seen[c.ID]; ok {
 			left[i] = fmt.Errorf("tenant %q is already defined by %s; this definition is ignored", c.ID, by)
 			continue
-		}
-		for _, n := range names {
-			if v := c.upstreamValue(n); v != c.ID && ids[v] {
-				left[i] = fmt.Errorf("tenant %q would be tenant %q at upstream %q, which is another tenant's ID; this definition is ignored", c.ID, v, n)
-				continue next
-			}
 		}
 		for _, n := range names {
 			if o, ok := taken[[2]string{n, c.upstreamValue(n)}]; ok {
