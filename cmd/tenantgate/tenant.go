@@ -304,9 +304,12 @@ func mergeObjects(file []tenancy.Config, objs []kube.Object) (all []tenancy.Conf
 	for _, o := range objs {
 		if o.Err != nil {
 			left[o.Name] = o.Err
-			held = append(held, o.Name)
-			if o.Config.ID != "" {
+			// The tenant an invalid object stands for is the one its name
+			// designates: an object named otherwise holds nobody's data.
+			if o.Config.ID != "" && kube.ObjectName(o.Config.ID) == o.Name {
 				held = append(held, o.Config.ID)
+			} else if tenancy.ValidateUUID(o.Name) == nil {
+				held = append(held, o.Name)
 			}
 			continue
 		}

@@ -139,7 +139,11 @@ func (p *Provisioner) refuseForeignNamespaces(ctx context.Context, desired map[s
 	ki, _ := lookupKind("Namespace")
 	for id := range desired {
 		name := Namespace(id)
-		if _, ok := live[id]["Namespace//"+name]; ok {
+		if ns, ok := live[id]["Namespace//"+name]; ok {
+			if err := sameOwnersIfScheduled(id, ns, desired[id], live[id]); err != nil {
+				delete(desired, id)
+				unrendered[id] = err
+			}
 			continue
 		}
 		_, err := p.opts.Client.Resource(ki.gvr).Get(ctx, name, metav1.GetOptions{})
@@ -154,6 +158,33 @@ func (p *Provisioner) refuseForeignNamespaces(ctx context.Context, desired map[s
 			"(label it %s=%s and %s=%s to hand it over on purpose)", id, name, LabelManagedBy, ManagedBy, LabelTenant, id)
 	}
 	return nil
+}
+
+// sameOwnersIfScheduled refuses to give a namespace scheduled for deletion
+// (its tenant was removed) to a definition with other admins than it had:
+// applying cancels the deletion, and a Tenant object created again under the
+// removed tenant's ID by someone else would get its data. Putting the same
+// tenant back (the file, or the object as it was) restores it.
+func sameOwnersIfScheduled(id string, ns *unstructured.Unstructured, desired []*unstructured.Unstructured, live map[string]*unstructured.Unstructured) error {
+	if _, scheduled := ns.GetAnnotations()[AnnotationDeleteAfter]; !scheduled {
+		return nil
+	}
+	var want any
+	for _, d := range desired {
+		if d.GetKind() == "RoleBinding" && d.GetName() == RoleAdmin {
+			want = d.Object["subjects"]
+		}
+	}
+	var have any
+	if l, ok := live["RoleBinding/"+ns.GetName()+"/"+RoleAdmin]; ok {
+		have = l.Object["subjects"]
+	}
+	if have != nil && contains(want, have) && contains(have, want) {
+		return nil
+	}
+	return fmt.Errorf("tenant %q: namespace %s is scheduled for deletion (its tenant was removed) and was owned by other admins (%s); "+
+		"a definition with other owners does not get it and its data back: give it the same owners, or remove the annotation %s "+
+		"from the namespace to hand it over on purpose", id, ns.GetName(), show(have), AnnotationDeleteAfter)
 }
 
 // renderErr joins the reasons of the tenants that could not be rendered, in

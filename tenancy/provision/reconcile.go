@@ -3,6 +3,7 @@ package provision
 import (
 	"context"
 	"errors"
+	"slices"
 	"sort"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -31,8 +32,10 @@ type ReconcileResult struct {
 // held are tenant IDs that are defined but not in tenants: by a definition
 // that is invalid (a typo in a Tenant object) or lost a conflict. Their
 // objects are neither applied nor deleted: a definition that cannot be
-// enforced must not cost the tenant its namespace and data. Tenants that
-// cannot be rendered (Plan.Unrendered) are left alone the same way.
+// enforced must not cost the tenant its namespace and data. A deletion
+// already scheduled goes on, though: an invalid object made after its
+// tenant was removed must not keep the data forever. Tenants that cannot
+// be rendered (Plan.Unrendered) are left alone the same way.
 func (p *Provisioner) Reconcile(ctx context.Context, tenants []tenancy.Config, held ...string) (*ReconcileResult, error) {
 	res := &ReconcileResult{Deletions: map[string]*DeleteResult{}}
 	var errs []error
@@ -47,15 +50,12 @@ func (p *Provisioner) Reconcile(ctx context.Context, tenants []tenancy.Config, h
 		return res, errors.Join(errs...)
 	}
 	wanted := make(map[string]bool, len(tenants)+len(held))
-	for _, id := range held {
-		wanted[id] = true
-	}
 	for _, c := range tenants {
 		if c.Provision != nil {
 			wanted[c.ID] = true
 		}
 	}
-	gone, err := p.provisionedIDs(ctx, wanted)
+	gone, err := p.provisionedIDs(ctx, wanted, held)
 	if err != nil {
 		errs = append(errs, err)
 	}
@@ -74,8 +74,9 @@ func (p *Provisioner) Reconcile(ctx context.Context, tenants []tenancy.Config, h
 }
 
 // provisionedIDs returns the tenants with a namespace made by tenantgate
-// that are not in wanted, sorted.
-func (p *Provisioner) provisionedIDs(ctx context.Context, wanted map[string]bool) ([]string, error) {
+// that are not in wanted, sorted, but for those in held whose namespace is
+// not scheduled for deletion yet.
+func (p *Provisioner) provisionedIDs(ctx context.Context, wanted map[string]bool, held []string) ([]string, error) {
 	ki, _ := lookupKind("Namespace")
 	var out []string
 	opts := metav1.ListOptions{LabelSelector: LabelManagedBy + "=" + ManagedBy + "," + LabelTenant, Limit: 500}
@@ -86,6 +87,9 @@ func (p *Provisioner) provisionedIDs(ctx context.Context, wanted map[string]bool
 		}
 		for _, ns := range list.Items {
 			id := ns.GetLabels()[LabelTenant]
+			if _, scheduled := ns.GetAnnotations()[AnnotationDeleteAfter]; !scheduled && slices.Contains(held, id) {
+				continue
+			}
 			if !wanted[id] && tenancy.ValidateUUID(id) == nil && ns.GetName() == Namespace(id) {
 				out = append(out, id)
 			}

@@ -301,6 +301,29 @@ func TestKubernetesTenants(t *testing.T) {
 		if d, err := time.Parse(time.RFC3339, after); err != nil || time.Until(d) < 719*time.Hour {
 			t.Fatalf("delete-after %q: want its 720h retention", after)
 		}
+		// Someone creates the object again, as the gateway's account may,
+		// with other owners: the scheduled namespace and its data stay out
+		// of their reach.
+		gateway := kc.Kubeconfig(t, "gateway-squat", serviceAccountToken(t, kc, "tenantgate"))
+		kubectlOK(t, kc, gateway, `apiVersion: tenantgate.io/v1alpha1
+kind: Tenant
+metadata: {name: `+id+`}
+spec:
+  id: `+id+`
+  grants: [{principals: [client:corp/squatter], signals: [metrics], access: [write]}]
+  provision: {owners: {admin: [squatter-admins]}, storage: {kms_key: "arn:aws:kms:eu-west-1:111122223333:key/squat2"}}
+`, "apply", "-f", "-")
+		defer kubectlOK(t, kc, kc.AdminKubeconfig, "", "delete", "tenant.tenantgate.io", id)
+		out = tenantgateCmd(t, false, "tenant", "reconcile", "--config", cfgPath)
+		if !strings.Contains(out, "is scheduled for deletion (its tenant was removed) and was owned by other admins") {
+			t.Fatalf("reconcile of a re-created tenant with other owners:\n%s", out)
+		}
+		if now := kubectlOK(t, kc, kc.AdminKubeconfig, "", "get", "namespace", "tenant-"+id, "-o", "jsonpath={.metadata.annotations.tenantgate\\.io/delete-after}"); now != after {
+			t.Errorf("delete-after %q -> %q: the deletion was cancelled", after, now)
+		}
+		if subj := kubectlOK(t, kc, kc.AdminKubeconfig, "", "-n", "tenant-"+id, "get", "rolebinding", "TenantAdmin", "-o", "jsonpath={.subjects[*].name}"); strings.Contains(subj, "squatter") {
+			t.Errorf("TenantAdmin now bound to %s", subj)
+		}
 	})
 
 	t.Run("reconcile writes each Tenant object's status", func(t *testing.T) {
