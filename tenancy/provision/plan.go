@@ -335,16 +335,30 @@ func (p *Provisioner) Apply(ctx context.Context, tenants []tenancy.Config) (*Pla
 // new one.
 func (p *Provisioner) apply(ctx context.Context, res dynamic.ResourceInterface, c *Change) (*unstructured.Unstructured, error) {
 	opts := metav1.ApplyOptions{FieldManager: p.opts.FieldManager, Force: true}
-	if c.live != nil && immutableDiffers(c.desired, c.live) {
+	strict, isStrict := strictSpecs[c.Kind]
+	widened := func(o *unstructured.Unstructured) bool {
+		return isStrict && o != nil && len(extra(nil, "spec", c.desired.Object["spec"], o.Object["spec"], strict)) > 0
+	}
+	replace := func(o *unstructured.Unstructured) (*unstructured.Unstructured, error) {
+		u := o.DeepCopy()
+		u.Object["spec"] = c.desired.DeepCopy().Object["spec"]
+		return res.Update(ctx, u, metav1.UpdateOptions{FieldManager: p.opts.FieldManager})
+	}
+	switch {
+	case c.live != nil && immutableDiffers(c.desired, c.live):
 		if err := res.Delete(ctx, c.Name, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			return nil, err
+		}
+	case widened(c.live):
+		// Replace the spec first: an apply would keep the added field, and
+		// an admission policy may refuse the object with it.
+		if _, err := replace(c.live); err != nil {
 			return nil, err
 		}
 	}
 	result, err := res.Apply(ctx, c.Name, c.desired, opts)
-	if strict, ok := strictSpecs[c.Kind]; ok && err == nil && len(extra(nil, "spec", c.desired.Object["spec"], result.Object["spec"], strict)) > 0 {
-		u := result.DeepCopy()
-		u.Object["spec"] = c.desired.DeepCopy().Object["spec"]
-		result, err = res.Update(ctx, u, metav1.UpdateOptions{FieldManager: p.opts.FieldManager})
+	if err == nil && widened(result) {
+		result, err = replace(result)
 	}
 	return result, err
 }

@@ -257,3 +257,37 @@ func TestEgressNeverOpensLinkLocal(t *testing.T) {
 	}
 	t.Fatal("no allow-egress policy")
 }
+
+// TestShippedPlatformPolicies: deploy/rbac/tenantgate.yaml creates the
+// platform's admission policies (the provisioner may only patch them), so
+// they must be exactly what RenderPlatform renders.
+func TestShippedPlatformPolicies(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "deploy", "rbac", "tenantgate.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	shipped := map[string]map[string]any{}
+	for _, doc := range strings.Split(string(raw), "\n---\n") {
+		var m map[string]any
+		if err := yaml.Unmarshal([]byte(doc), &m); err != nil {
+			t.Fatal(err)
+		}
+		if md, ok := m["metadata"].(map[string]any); ok {
+			shipped[fmt.Sprint(m["kind"], "/", md["name"])] = m
+		}
+	}
+	for _, o := range RenderPlatform() {
+		js, err := o.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want map[string]any
+		if err := yaml.Unmarshal(js, &want); err != nil {
+			t.Fatal(err)
+		}
+		got, ok := shipped[o.GetKind()+"/"+o.GetName()]
+		if !ok || !contains(want, got) || !contains(got, want) {
+			t.Errorf("%s %s in deploy/rbac differs from RenderPlatform:\n%v\nwant\n%v", o.GetKind(), o.GetName(), got, want)
+		}
+	}
+}

