@@ -27,8 +27,10 @@ unit:
 	$(GO) test -count=1 -timeout 20m $(UNIT_PKGS)
 	$(GO) test -race -count=1 -timeout 20m $(UNIT_PKGS)
 
-## e2e-tools: build (or reuse from the cache) Thanos, Hydra and Prometheus 3.
+## e2e-tools: install the Debian packages the tests run (Prometheus 2, etcd, rsyslog, nginx; a
+## no-op when present) and build (or reuse from the cache) Thanos, Hydra, Prometheus 3 and Kubernetes.
 e2e-tools:
+	test/e2e/tools/apt.sh
 	test/e2e/tools/build.sh all
 
 ## e2e: end-to-end tests against real Thanos, Hydra and Prometheus 2 and 3 agents.
