@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"path"
 	"strings"
 	"time"
 )
@@ -332,8 +333,13 @@ func (e EgressConfig) validate() error {
 	} else if pfx.Masked() != pfx {
 		errs = append(errs, fmt.Errorf("cidr %q: host bits are set (the network is %s)", e.CIDR, pfx.Masked()))
 	}
-	if pfx.IsValid() && linkLocal.Contains(pfx.Addr()) && pfx.Bits() >= linkLocal.Bits() {
-		errs = append(errs, fmt.Errorf("cidr %q: link-local addresses (169.254.0.0/16) hold the cloud's metadata service, whose credentials are the node's; they are never allowed", e.CIDR))
+	if pfx.IsValid() && pfx.Addr().Is4In6() {
+		errs = append(errs, fmt.Errorf("cidr %q: an IPv4-mapped IPv6 network; write the IPv4 network", e.CIDR))
+	}
+	for _, m := range metadataNets {
+		if pfx.IsValid() && m.Contains(pfx.Addr()) && pfx.Bits() >= m.Bits() {
+			errs = append(errs, fmt.Errorf("cidr %q: %s holds the cloud's metadata service, whose credentials are the node's; it is never allowed", e.CIDR, m))
+		}
 	}
 	for _, x := range e.Except {
 		sub, err := netip.ParsePrefix(x)
@@ -357,37 +363,78 @@ func (e EgressConfig) validate() error {
 	return errors.Join(errs...)
 }
 
-// linkLocal is the IPv4 link-local network, where clouds serve instance
-// metadata (169.254.169.254). The renderer leaves it out of every egress
-// allowance that covers it.
-var linkLocal = netip.MustParsePrefix("169.254.0.0/16")
+// metadataNets are where clouds serve instance metadata and the node's
+// credentials: the IPv4 and IPv6 link-local networks (169.254.169.254) and
+// AWS's IPv6 address of it. The renderer leaves them out of every egress
+// allowance that covers them.
+var metadataNets = []netip.Prefix{
+	netip.MustParsePrefix("169.254.0.0/16"),
+	netip.MustParsePrefix("fe80::/10"),
+	netip.MustParsePrefix("fd00:ec2::254/128"),
+}
 
 // LinkLocalExcept returns what an egress rule's except list must add so that
-// the rule does not open the link-local network: 169.254.0.0/16 when cidr
-// covers it and except does not already, else nothing.
+// the rule does not open a metadata network (see metadataNets): each one
+// that cidr covers and except does not already.
 func LinkLocalExcept(cidr string, except []string) []string {
 	pfx, err := netip.ParsePrefix(cidr)
-	if err != nil || !pfx.Addr().Is4() || pfx.Bits() > linkLocal.Bits() || !pfx.Contains(linkLocal.Addr()) {
+	if err != nil {
 		return nil
 	}
-	for _, x := range except {
-		if sub, err := netip.ParsePrefix(x); err == nil && sub.Bits() <= linkLocal.Bits() && sub.Contains(linkLocal.Addr()) {
-			return nil
+	var out []string
+next:
+	for _, m := range metadataNets {
+		if pfx.Addr().Is4() != m.Addr().Is4() || pfx.Bits() > m.Bits() || !pfx.Contains(m.Addr()) {
+			continue
 		}
+		for _, x := range except {
+			if sub, err := netip.ParsePrefix(x); err == nil && sub.Bits() <= m.Bits() && sub.Contains(m.Addr()) {
+				continue next
+			}
+		}
+		out = append(out, m.String())
 	}
-	return []string{linkLocal.String()}
+	return out
 }
 
 // isolationKeys are the settings that keep one tenant's data from another's
 // and so must differ between tenants, as "what: value" strings (after
 // SetDefaults; a field left to the platform's default counts as empty).
+//
+// Each is compared in a normal form, so that spellings the tools read alike
+// count as one: a KMS key by its ARN or its ID, any case; a URL with or
+// without its trailing slash (a repository with or without .git); a path
+// with or without ./, // or a trailing slash (Argo CD and Velero clean them).
 func (p *ProvisionConfig) isolationKeys() []string {
+	vault, repo := strings.TrimSuffix(strings.ToLower(p.Vault.Address), "/"), strings.ToLower(p.GitOps.RepoURL)
+	repo = strings.TrimSuffix(strings.TrimSuffix(repo, "/"), ".git")
 	return []string{
-		"storage.kms_key " + p.Storage.KMSKey,
-		"vault (address, namespace, role) " + p.Vault.Address + " " + p.Vault.Namespace + " " + p.Vault.Role,
-		"gitops (repo_url, path) " + p.GitOps.RepoURL + " " + p.GitOps.Path,
-		"backup.prefix " + p.Backup.Prefix,
+		"storage.kms_key " + normalKey(p.Storage.KMSKey),
+		"vault (address, namespace, role) " + vault + " " + cleanPath(p.Vault.Namespace) + " " + p.Vault.Role,
+		"gitops (repo_url, path) " + repo + " " + cleanPath(p.GitOps.Path),
+		"backup.prefix " + cleanPath(p.Backup.Prefix),
 	}
+}
+
+// normalKey reduces a KMS key reference to what names the key: an AWS ARN
+// to key/<id> or alias/<name>, a bare key ID to key/<id>; lowercase.
+func normalKey(k string) string {
+	k = strings.ToLower(strings.TrimSpace(k))
+	for _, kind := range []string{"key/", "alias/"} {
+		if i := strings.LastIndex(k, ":"+kind); i >= 0 && strings.HasPrefix(k, "arn:") {
+			return k[i+1:]
+		}
+	}
+	if k != "" && !strings.ContainsAny(k, ":/") {
+		return "key/" + k
+	}
+	return k
+}
+
+// cleanPath is p as a tool that cleans paths reads it ("" for none).
+func cleanPath(p string) string {
+	p = strings.Trim(path.Clean("/"+p), "/")
+	return p
 }
 
 // isolationClash returns an error naming the first isolation setting of c

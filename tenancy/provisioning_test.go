@@ -175,11 +175,12 @@ func TestMerge(t *testing.T) {
 func TestIsolationBetweenTenants(t *testing.T) {
 	c := provisioned(func(p *ProvisionConfig) {
 		p.Owners.View = []string{"system:authenticated"}
-		p.Egress = []EgressConfig{{CIDR: "169.254.169.254/32"}}
+		p.Egress = []EgressConfig{{CIDR: "169.254.169.254/32"}, {CIDR: "fd00:ec2::254/128"}, {CIDR: "::ffff:169.254.169.254/128"}}
 	})
 	err := c.Validate()
 	if err == nil || !strings.Contains(err.Error(), `group "system:authenticated" is one of Kubernetes' system: groups`) ||
-		!strings.Contains(err.Error(), "link-local addresses") {
+		!strings.Contains(err.Error(), `cidr "169.254.169.254/32": 169.254.0.0/16 holds the cloud's metadata service`) ||
+		!strings.Contains(err.Error(), `cidr "fd00:ec2::254/128": fd00:ec2::254/128 holds`) || !strings.Contains(err.Error(), "IPv4-mapped") {
 		t.Fatalf("err = %v", err)
 	}
 	for _, tc := range []struct {
@@ -191,7 +192,9 @@ func TestIsolationBetweenTenants(t *testing.T) {
 		{"128.0.0.0/1", []string{"169.254.0.0/16"}, nil},
 		{"128.0.0.0/1", []string{"169.0.0.0/8"}, nil},
 		{"52.94.0.0/16", nil, nil},
-		{"::/0", nil, nil},
+		{"::/0", nil, []string{"fe80::/10", "fd00:ec2::254/128"}},
+		{"fd00::/8", nil, []string{"fd00:ec2::254/128"}},
+		{"2001:db8::/32", nil, nil},
 	} {
 		if got := LinkLocalExcept(tc.cidr, tc.except); !slices.Equal(got, tc.want) {
 			t.Errorf("LinkLocalExcept(%s, %v) = %v, want %v", tc.cidr, tc.except, got, tc.want)
@@ -213,5 +216,27 @@ func TestIsolationBetweenTenants(t *testing.T) {
 	evil.Provision.Storage.KMSKey = "arn:aws:kms:eu-west-1:111122223333:key/evil"
 	if _, err := NewRegistry([]Config{victim, evil}); err != nil {
 		t.Fatalf("tenants with their own settings: %v", err)
+	}
+}
+
+// TestIsolationSpellings: spellings that Argo CD, Velero and KMS read as
+// one place are one setting for the clash check.
+func TestIsolationSpellings(t *testing.T) {
+	victim := provisioned(nil)
+	for _, mod := range []func(p *ProvisionConfig){
+		func(p *ProvisionConfig) { p.Storage.KMSKey = "ARN:aws:kms:eu-west-1:111122223333:key/ABC" },
+		func(p *ProvisionConfig) { p.Storage.KMSKey = "abc" },
+		func(p *ProvisionConfig) { p.Backup.Prefix = "tenants/" + testUUID + "/" },
+		func(p *ProvisionConfig) { p.GitOps.Path = "./tenants//" + testUUID },
+		func(p *ProvisionConfig) { p.Vault.Namespace, p.Vault.Role = testUUID+"/", "tenant-"+testUUID },
+	} {
+		evil := provisioned(mod)
+		evil.ID = "0b5e8f44-3c1a-4f7e-8d2b-6a9c1e0f7a35"
+		if evil.Provision.Storage.KMSKey == victim.Provision.Storage.KMSKey {
+			evil.Provision.Storage.KMSKey = "arn:aws:kms:eu-west-1:111122223333:key/evil"
+		}
+		if _, err := NewRegistry([]Config{victim, evil}); err == nil || !strings.Contains(err.Error(), "has the same") {
+			t.Errorf("%+v: NewRegistry = %v, want a clash", *evil.Provision, err)
+		}
 	}
 }
