@@ -78,7 +78,7 @@ func Parse(data []byte) (*Config, error) {
 			return nil, fmt.Errorf("parsing YAML: %w", err)
 		}
 		for _, e := range te.Errors {
-			errs = append(errs, errors.New(strings.TrimSpace(e)))
+			errs = append(errs, errors.New(explainTypeError(strings.TrimSpace(e))))
 		}
 	}
 	var extra yaml.Node
@@ -102,6 +102,18 @@ func (c *Config) SetDefaults() {
 	c.Provisioning.SetDefaults()
 }
 
+// explainTypeError adds to the YAML decoder's wording, which names Go
+// types, what to do about it.
+func explainTypeError(e string) string {
+	if strings.Contains(e, " not found in type ") {
+		return e + ": an unknown key (check its spelling and its indentation against the README's configuration reference)"
+	}
+	if strings.HasSuffix(e, "into time.Duration") {
+		return e + ": write a duration with its unit, such as 30s, 5m or 1h"
+	}
+	return e
+}
+
 // Validate reports every problem of c, including references between
 // components: every provider a grant names must be configured under authn,
 // and every upstream a tenant's upstream_ids names must exist.
@@ -112,6 +124,9 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Authn.Validate(); err != nil {
 		errs = append(errs, tenancy.Prefix("authn", err))
+	}
+	if tls := c.Gateway.Server.TLS; c.Authn.MTLS != nil && tls.Enabled() && tls.ClientAuth != "request" && tls.ClientAuth != "require" {
+		errs = append(errs, errors.New("authn.mtls needs server.tls.client_auth request or require: without it no client sends a certificate"))
 	}
 	if err := c.Logging.Validate(); err != nil {
 		errs = append(errs, err)

@@ -161,10 +161,10 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("server.%s %q: %w", a.name, a.addr, err))
 		}
 	}
-	if c.Server.Listen == c.Server.InternalListen {
-		errs = append(errs, errors.New("server.listen and server.internal_listen must differ: the internal endpoints must not be reachable by tenants"))
+	if sameListener(c.Server.Listen, c.Server.InternalListen) {
+		errs = append(errs, fmt.Errorf("server.listen and server.internal_listen must differ (%q and %q take one port): the internal endpoints must not be reachable by tenants", c.Server.Listen, c.Server.InternalListen))
 	}
-	if _, err := c.Server.TLS.build(); err != nil {
+	for _, err := range c.Server.TLS.validate() {
 		errs = append(errs, fmt.Errorf("server.tls: %w", err))
 	}
 	if c.Limits.MaxInflightBytes < 0 || c.Limits.MaxInflightBytesPerTenant < 0 {
@@ -227,10 +227,61 @@ func (c *Config) UpstreamNames() map[string]bool {
 	return names
 }
 
+// sameListener reports whether two listen addresses take the same port on
+// some interface: equal, or one of them on every interface ("", 0.0.0.0,
+// ::).
+func sameListener(a, b string) bool {
+	ha, pa, errA := net.SplitHostPort(a)
+	hb, pb, errB := net.SplitHostPort(b)
+	if errA != nil || errB != nil {
+		return a == b
+	}
+	any := func(h string) bool { return h == "" || h == "0.0.0.0" || h == "::" }
+	return pa == pb && (ha == hb || any(ha) || any(hb))
+}
+
+// validate reports every problem of the TLS settings.
+func (c ServerTLSConfig) validate() []error {
+	var errs []error
+	if !c.Enabled() {
+		if c.KeyFile != "" || c.ClientCAFile != "" || c.ClientAuth != "" && c.ClientAuth != "none" {
+			errs = append(errs, errors.New("key_file, client_ca_file and client_auth need cert_file"))
+		}
+		return errs
+	}
+	if c.KeyFile == "" {
+		errs = append(errs, errors.New("cert_file needs key_file"))
+	} else if _, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile); err != nil {
+		errs = append(errs, err)
+	}
+	switch c.MinVersion {
+	case "", "1.2", "1.3":
+	default:
+		errs = append(errs, fmt.Errorf("min_version %q: want 1.2 or 1.3", c.MinVersion))
+	}
+	switch c.ClientAuth {
+	case "", "none":
+	case "request", "require":
+		if c.ClientCAFile == "" {
+			errs = append(errs, fmt.Errorf("client_auth %s needs client_ca_file", c.ClientAuth))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("client_auth %q: want none, request or require", c.ClientAuth))
+	}
+	if c.ClientCAFile != "" {
+		if pem, err := os.ReadFile(c.ClientCAFile); err != nil {
+			errs = append(errs, err)
+		} else if !x509.NewCertPool().AppendCertsFromPEM(pem) {
+			errs = append(errs, fmt.Errorf("client_ca_file %s holds no PEM certificate", c.ClientCAFile))
+		}
+	}
+	return errs
+}
+
 // build returns the crypto/tls server configuration, or nil without TLS.
 func (c ServerTLSConfig) build() (*tls.Config, error) {
 	if !c.Enabled() {
-		if c.KeyFile != "" || c.ClientCAFile != "" || c.ClientAuth != "" {
+		if c.KeyFile != "" || c.ClientCAFile != "" || c.ClientAuth != "" && c.ClientAuth != "none" {
 			return nil, errors.New("key_file, client_ca_file and client_auth need cert_file")
 		}
 		return nil, nil
