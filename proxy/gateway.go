@@ -171,6 +171,7 @@ func (g *Gateway) Apply(ctx context.Context, cfg Config, authCfg authn.Config, t
 	g.gen.Store(gen)
 	g.fileTenants = tenants
 	g.metrics.tenants.Set(float64(registry.Len()))
+	g.metrics.generationAt.SetToCurrentTime()
 	if old != nil {
 		old.upstreams.Retire(ups)
 		old.authn.Close()

@@ -30,6 +30,7 @@ func (g *Gateway) SetDynamicTenants(tenants []tenancy.Config) error {
 	gen.registry = registry
 	g.gen.Store(&gen)
 	g.metrics.tenants.Set(float64(registry.Len()))
+	g.metrics.generationAt.SetToCurrentTime()
 	return nil
 }
 

@@ -3,7 +3,7 @@
 //	tenantgate serve [--config FILE]        run the gateway (the embedded default without --config)
 //	tenantgate check-config --config FILE   validate a configuration, print every problem
 //	tenantgate default-config               print the embedded default configuration
-//	tenantgate tenant render|plan|apply|delete|expire [flags]
+//	tenantgate tenant render|plan|apply|delete|expire|reconcile [flags]
 //	                                        provision the tenants' Kubernetes objects
 //	tenantgate version                      print the version
 package main
@@ -27,7 +27,7 @@ commands:
   serve [--config FILE]        run the gateway (the embedded default configuration without --config)
   check-config --config FILE   validate a configuration file and print every problem
   default-config               print the embedded default configuration
-  tenant render|plan|apply|delete|expire
+  tenant render|plan|apply|delete|expire|reconcile
                                provision the tenants' Kubernetes objects (tenantgate tenant for details)
   version                      print the version
 `

@@ -25,7 +25,7 @@ import (
 	"github.com/tenantgate/tenantgate/tenancy/provision"
 )
 
-const tenantUsage = `usage: tenantgate tenant <render|plan|apply|delete|expire> [flags]
+const tenantUsage = `usage: tenantgate tenant <render|plan|apply|delete|expire|reconcile> [flags]
 
   render   print every object of the provisioned tenants as YAML (no cluster needed)
   plan     show what apply would change in the cluster, as a diff

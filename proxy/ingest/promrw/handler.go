@@ -576,7 +576,7 @@ func readBody(r *http.Request, buf []byte, max int64) ([]byte, error) {
 		n, err := r.Body.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
 		if int64(len(buf)) > max {
-			return nil, httperr.New(http.StatusRequestEntityTooLarge, "body_too_large", "body exceeds the limit of %d bytes", max)
+			return nil, httperr.New(http.StatusRequestEntityTooLarge, "body_too_large", "body exceeds the limit of %s", limits.Bytes(max))
 		}
 		if err == io.EOF {
 			return buf, nil
