@@ -15,6 +15,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"reflect"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -139,7 +141,7 @@ func (g *Gateway) Apply(ctx context.Context, cfg Config, authCfg authn.Config, t
 		was.TLS, now.TLS = ServerTLSConfig{}, ServerTLSConfig{}
 		if was != now {
 			g.opts.Logger.Warn("server listen addresses and timeouts take effect on restart; the running ones stay",
-				"running", fmt.Sprintf("%+v", was), "configured", fmt.Sprintf("%+v", now))
+				"changed", strings.Join(changedFields(was, now), ", "))
 		}
 	}
 	var prevUpstreams *upstream.Set
@@ -280,4 +282,18 @@ func (g *Gateway) Close() {
 			g.opts.Logger.Error("closing the audit queue failed", "err", err)
 		}
 	}
+}
+
+// changedFields names the fields of two ServerConfigs that differ, as
+// "yaml_key: old -> new".
+func changedFields(was, now ServerConfig) []string {
+	var out []string
+	a, b := reflect.ValueOf(was), reflect.ValueOf(now)
+	for i := range a.NumField() {
+		if f := a.Type().Field(i); f.IsExported() && !reflect.DeepEqual(a.Field(i).Interface(), b.Field(i).Interface()) {
+			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			out = append(out, fmt.Sprintf("server.%s: %v -> %v", name, a.Field(i).Interface(), b.Field(i).Interface()))
+		}
+	}
+	return out
 }
