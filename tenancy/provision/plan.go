@@ -78,7 +78,7 @@ func (p *Provisioner) Plan(ctx context.Context, tenants []tenancy.Config) (*Plan
 	if err != nil {
 		return nil, err
 	}
-	if err := p.refuseForeignNamespaces(ctx, desired, live, unrendered); err != nil {
+	if err := p.guardNamespaces(ctx, desired, live, unrendered); err != nil {
 		return nil, err
 	}
 	pl := &Plan{Unrendered: unrendered}
@@ -131,11 +131,13 @@ func (p *Provisioner) findUnlabelled(ctx context.Context, changes []Change) erro
 	return nil
 }
 
-// refuseForeignNamespaces moves to unrendered every tenant whose namespace
-// exists but was not made by tenantgate for it: applying would take over a
-// namespace (and its secrets) that someone else made, for the tenant's
-// owners. A tenant's own namespace is among its live objects.
-func (p *Provisioner) refuseForeignNamespaces(ctx context.Context, desired map[string][]*unstructured.Unstructured, live map[string]map[string]*unstructured.Unstructured, unrendered map[string]error) error {
+// guardNamespaces moves to unrendered every tenant whose namespace exists
+// but was not made by tenantgate for it (applying would take over a
+// namespace, and its secrets, that someone else made, for the tenant's
+// owners), and every tenant that would get back a namespace scheduled for
+// deletion with other owners (sameOwnersIfScheduled). A tenant's own
+// namespace is among its live objects; a new tenant's costs one lookup.
+func (p *Provisioner) guardNamespaces(ctx context.Context, desired map[string][]*unstructured.Unstructured, live map[string]map[string]*unstructured.Unstructured, unrendered map[string]error) error {
 	ki, _ := lookupKind("Namespace")
 	for id := range desired {
 		name := Namespace(id)
