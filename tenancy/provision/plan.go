@@ -406,6 +406,9 @@ func (p *Provisioner) step(ctx context.Context, c *Change) error {
 		}
 	}
 	p.record(ctx, c, started, result, err)
+	if err != nil && c.Tenant == PlatformTenant && apierrors.IsForbidden(err) {
+		err = fmt.Errorf("%w (the platform's admission policies are applied with deploy/rbac/tenantgate.yaml: its provisioner account may not write them)", err)
+	}
 	if err != nil {
 		c.Err = fmt.Errorf("%s %s %s/%s: %w", c.Action, c.Kind, c.Namespace, c.Name, err)
 		return c.Err

