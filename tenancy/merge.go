@@ -39,7 +39,7 @@ func MergeReport(file, dynamic []Config) ([]Config, map[int]error) {
 	names := upstreamNames(append(slices.Clip(file), dynamic...))
 	taken := map[[2]string]string{} // upstream, value -> tenant ID
 	ids := make(map[string]bool, len(file)+len(dynamic))
-	isolation := map[string]string{}
+	isolation := map[isolationKey]string{}
 	for i, c := range file {
 		seen[c.ID] = "the configuration file"
 		ids[c.ID] = true

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"path"
+	"slices"
 	"strings"
 	"time"
 )
@@ -397,23 +398,32 @@ next:
 	return out
 }
 
+// isolationKey is one setting that keeps a tenant's data from another's:
+// what it is, and its value in normal form.
+type isolationKey struct{ what, value string }
+
 // isolationKeys are the settings that keep one tenant's data from another's
-// and so must differ between tenants, as "what: value" strings (after
-// SetDefaults; a field left to the platform's default counts as empty).
+// and so must differ between tenants (after SetDefaults; one left unset
+// clashes with nothing).
 //
 // Each is compared in a normal form, so that spellings the tools read alike
 // count as one: a KMS key by its ARN or its ID, any case; a URL with or
 // without its trailing slash (a repository with or without .git); a path
 // with or without ./, // or a trailing slash (Argo CD and Velero clean them).
-func (p *ProvisionConfig) isolationKeys() []string {
+func (p *ProvisionConfig) isolationKeys() []isolationKey {
 	vault, repo := strings.TrimSuffix(strings.ToLower(p.Vault.Address), "/"), strings.ToLower(p.GitOps.RepoURL)
 	repo = strings.TrimSuffix(strings.TrimSuffix(repo, "/"), ".git")
-	return []string{
-		"storage.kms_key " + normalKey(p.Storage.KMSKey),
-		"vault (address, namespace, role) " + vault + " " + cleanPath(p.Vault.Namespace) + " " + p.Vault.Role,
-		"gitops (repo_url, path) " + repo + " " + cleanPath(p.GitOps.Path),
-		"backup.prefix " + cleanPath(p.Backup.Prefix),
+	keys := []isolationKey{
+		{"storage.kms_key", normalKey(p.Storage.KMSKey)},
+		{"backup.prefix", cleanPath(p.Backup.Prefix)},
 	}
+	if p.Vault.Role != "" {
+		keys = append(keys, isolationKey{"vault (address, namespace, role)", vault + " " + cleanPath(p.Vault.Namespace) + " " + p.Vault.Role})
+	}
+	if dir := cleanPath(p.GitOps.Path); dir != "" {
+		keys = append(keys, isolationKey{"gitops (repo_url, path)", repo + " " + dir})
+	}
+	return slices.DeleteFunc(keys, func(k isolationKey) bool { return k.value == "" })
 }
 
 // normalKey reduces a KMS key reference to what names the key: an AWS ARN
@@ -432,30 +442,20 @@ func normalKey(k string) string {
 }
 
 // cleanPath is p as a tool that cleans paths reads it ("" for none).
-func cleanPath(p string) string {
-	p = strings.Trim(path.Clean("/"+p), "/")
-	return p
-}
+func cleanPath(p string) string { return strings.Trim(path.Clean("/"+p), "/") }
 
 // isolationClash returns an error naming the first isolation setting of c
 // that taken (setting -> tenant ID) gives to another tenant, and else
 // records c's settings in taken.
-func isolationClash(c *Config, taken map[string]string) error {
+func isolationClash(c *Config, taken map[isolationKey]string) error {
 	p, ok := c.Provisioning()
 	if !ok {
 		return nil
 	}
-	var keys []string
-	for _, k := range p.isolationKeys() {
-		if !strings.HasSuffix(k, " ") { // an unset setting clashes with nothing
-			keys = append(keys, k)
-		}
-	}
+	keys := p.isolationKeys()
 	for _, k := range keys {
 		if o, ok := taken[k]; ok && o != c.ID {
-			what, _, _ := strings.Cut(k, " (")
-			what, _, _ = strings.Cut(what, " ")
-			return fmt.Errorf("tenant %q has the same %s as tenant %q: each tenant needs its own (its own key, secrets path, repository path and backups)", c.ID, what, o)
+			return fmt.Errorf("tenant %q has the same %s as tenant %q: each tenant needs its own (its own key, secrets path, repository path and backups)", c.ID, k.what, o)
 		}
 	}
 	for _, k := range keys {

@@ -103,7 +103,7 @@ func NewRegistry(cfgs []Config) (*Registry, error) {
 		}
 	}
 	errs = append(errs, upstreamClashes(cfgs)...)
-	isolation := map[string]string{}
+	isolation := map[isolationKey]string{}
 	for i := range cfgs {
 		if err := isolationClash(&cfgs[i], isolation); err != nil {
 			errs = append(errs, err)
