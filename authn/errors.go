@@ -90,6 +90,13 @@ const (
 	// ReasonNoCertIdentity: the verified client certificate lacks the
 	// configured identity field.
 	ReasonNoCertIdentity = "no_cert_identity"
+	// ReasonExpiredClientCert: a certificate of the verified chain has
+	// expired (or is not valid yet) since the connection's handshake.
+	ReasonExpiredClientCert = "expired_client_cert"
+	// ReasonUntrustedClientCert: the verified chain no longer leads to a
+	// client CA of the current configuration (a reload changed them since
+	// the connection's handshake).
+	ReasonUntrustedClientCert = "untrusted_client_cert"
 )
 
 // Reasons returns every reason Authenticate can report, for callers that
@@ -103,6 +110,7 @@ func Reasons() []string {
 		ReasonWrongAudience, ReasonInvalidClaims, ReasonProviderUnavailable,
 		ReasonKeyRefreshThrottled, ReasonBadPassword, ReasonOverloaded,
 		ReasonUnverifiedClientCert, ReasonNoCertIdentity,
+		ReasonExpiredClientCert, ReasonUntrustedClientCert,
 	}
 }
 

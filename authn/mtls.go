@@ -2,6 +2,8 @@ package authn
 
 import (
 	"crypto/x509"
+	"encoding/asn1"
+	"errors"
 	"net/http"
 )
 
@@ -19,36 +21,68 @@ func (a *Authenticator) fromCert(r *http.Request) (Identity, *Error) {
 		}
 		return Identity{}, a.ch.noCredentials()
 	}
-	subject := certIdentity(r.TLS.VerifiedChains[0][0], a.mtls.Identity)
-	if subject == "" {
-		return Identity{}, a.ch.badCert(ReasonNoCertIdentity, "client certificate lacks the configured identity field")
+	chain := r.TLS.VerifiedChains[0]
+	// The handshake checked the chain when the connection opened, and a
+	// sender keeps its connection for days.
+	now := a.now()
+	for _, c := range chain {
+		if now.After(c.NotAfter) || now.Before(c.NotBefore) {
+			return Identity{}, a.ch.badCert(ReasonExpiredClientCert, "client certificate chain expired since the connection opened; reconnect with a renewed certificate")
+		}
+	}
+	if a.recheck != nil {
+		if err := a.recheck(r, chain); err != nil {
+			return Identity{}, a.ch.badCert(ReasonUntrustedClientCert, "client certificate is not trusted by the client CAs reloaded since the connection opened")
+		}
+	}
+	subject, err := certIdentity(chain[0], a.mtls.Identity)
+	if err != nil {
+		return Identity{}, a.ch.badCert(ReasonNoCertIdentity, err.Error())
 	}
 	return Identity{Method: MethodMTLS, Provider: a.mtls.Provider, Subject: subject}, nil
 }
 
-// certIdentity returns the configured field of cert, or "" if it has none.
-// For fields that can hold several values (SANs, OU) the first one wins:
-// issue certificates with the identity first.
-func certIdentity(cert *x509.Certificate, field CertIdentity) string {
+// oidCommonName is the attribute type of a subject's common name.
+var oidCommonName = asn1.ObjectIdentifier{2, 5, 4, 3}
+
+// certIdentity returns the configured field of cert, or an error naming
+// what is wrong with it. For fields that can hold several values (SANs, OU)
+// the first one wins: issue certificates with the identity first. A subject
+// with several common names is refused: crypto/x509 keeps the last one, and
+// a CA that vetted the first would be bypassed.
+func certIdentity(cert *x509.Certificate, field CertIdentity) (string, error) {
+	var id string
 	switch field {
 	case CertCN:
-		return cert.Subject.CommonName
+		n := 0
+		for _, a := range cert.Subject.Names {
+			if a.Type.Equal(oidCommonName) {
+				n++
+			}
+		}
+		if n > 1 {
+			return "", errors.New("client certificate subject has several common names; the identity needs exactly one")
+		}
+		id = cert.Subject.CommonName
 	case CertSANDNS:
 		if len(cert.DNSNames) > 0 {
-			return cert.DNSNames[0]
+			id = cert.DNSNames[0]
 		}
 	case CertSANURI:
 		if len(cert.URIs) > 0 && cert.URIs[0] != nil {
-			return cert.URIs[0].String()
+			id = cert.URIs[0].String()
 		}
 	case CertSANEmail:
 		if len(cert.EmailAddresses) > 0 {
-			return cert.EmailAddresses[0]
+			id = cert.EmailAddresses[0]
 		}
 	case CertOU:
 		if len(cert.Subject.OrganizationalUnit) > 0 {
-			return cert.Subject.OrganizationalUnit[0]
+			id = cert.Subject.OrganizationalUnit[0]
 		}
 	}
-	return ""
+	if id == "" {
+		return "", errors.New("client certificate lacks the configured identity field")
+	}
+	return id, nil
 }

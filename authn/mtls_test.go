@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/json"
 	"errors"
 	"math/big"
@@ -226,5 +227,56 @@ func TestMTLSHeaderWins(t *testing.T) {
 	srv2 := mtlsServer(t, noMTLS, ca, tls.VerifyClientCertIfGiven)
 	if res := call(t, srv2, &cert, ""); res.Reason != ReasonMissingCredentials {
 		t.Fatalf("mTLS not configured: %+v, want %q", res, ReasonMissingCredentials)
+	}
+}
+
+// TestMTLSChecksEveryRequest: the handshake verified the chain when the
+// connection opened; a request after the certificate expired is refused on
+// that connection too, and so is one the RecheckCert hook (the gateway's
+// reloaded client CAs) refuses.
+func TestMTLSChecksEveryRequest(t *testing.T) {
+	ca := newTestCA(t)
+	cert := ca.issue(t, &x509.Certificate{Subject: pkix.Name{CommonName: "agent"}})
+	later := time.Now().Add(2 * time.Hour) // past the test certificates' NotAfter
+	expired := newTestAuthenticator(t, Config{MTLS: &MTLSConfig{}}, Options{Now: func() time.Time { return later }})
+	if res := call(t, mtlsServer(t, expired, ca, tls.VerifyClientCertIfGiven), &cert, ""); res.Reason != ReasonExpiredClientCert {
+		t.Fatalf("after NotAfter: %+v, want reason %q", res, ReasonExpiredClientCert)
+	}
+	var asked int
+	recheck := func(r *http.Request, chain []*x509.Certificate) error {
+		asked++
+		if chain[0].Subject.CommonName != "agent" {
+			t.Errorf("recheck got the chain of %q", chain[0].Subject.CommonName)
+		}
+		return errors.New("not under the current client CAs")
+	}
+	untrusted := newTestAuthenticator(t, Config{MTLS: &MTLSConfig{}}, Options{RecheckCert: recheck})
+	if res := call(t, mtlsServer(t, untrusted, ca, tls.VerifyClientCertIfGiven), &cert, ""); res.Reason != ReasonUntrustedClientCert || asked != 1 {
+		t.Fatalf("refused by RecheckCert: %+v (asked %d times), want reason %q", res, asked, ReasonUntrustedClientCert)
+	}
+}
+
+// TestMTLSSeveralCommonNames: crypto/x509 keeps the last of several common
+// names, so a CA that vetted the first one would be bypassed: such a
+// certificate names nobody.
+func TestMTLSSeveralCommonNames(t *testing.T) {
+	ca := newTestCA(t)
+	// pkix.Name would merge the two: write the subject's DER directly.
+	subject, err := asn1.Marshal(pkix.RDNSequence{
+		{{Type: oidCommonName, Value: "agent.globex"}},
+		{{Type: oidCommonName, Value: "agent.acme"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert := ca.issue(t, &x509.Certificate{RawSubject: subject})
+	a := newTestAuthenticator(t, Config{MTLS: &MTLSConfig{}}, Options{})
+	if res := call(t, mtlsServer(t, a, ca, tls.VerifyClientCertIfGiven), &cert, ""); res.Reason != ReasonNoCertIdentity {
+		t.Fatalf("two common names: %+v, want reason %q", res, ReasonNoCertIdentity)
+	}
+	// The same certificate is fine where the identity is another field.
+	ou := newTestAuthenticator(t, Config{MTLS: &MTLSConfig{Identity: CertOU}}, Options{})
+	if res := call(t, mtlsServer(t, ou, ca, tls.VerifyClientCertIfGiven), &cert, ""); res.Reason != ReasonNoCertIdentity {
+		t.Fatalf("no OU: %+v", res)
 	}
 }

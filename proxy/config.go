@@ -278,17 +278,18 @@ func (c ServerTLSConfig) validate() []error {
 	return errs
 }
 
-// build returns the crypto/tls server configuration, or nil without TLS.
-func (c ServerTLSConfig) build() (*tls.Config, error) {
+// build returns the crypto/tls server configuration, or nil without TLS,
+// and the client CA file's contents when client certificates are verified.
+func (c ServerTLSConfig) build() (*tls.Config, []byte, error) {
 	if !c.Enabled() {
 		if c.KeyFile != "" || c.ClientCAFile != "" || c.ClientAuth != "" && c.ClientAuth != "none" {
-			return nil, errors.New("key_file, client_ca_file and client_auth need cert_file")
+			return nil, nil, errors.New("key_file, client_ca_file and client_auth need cert_file")
 		}
-		return nil, nil
+		return nil, nil, nil
 	}
 	cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	switch c.MinVersion {
@@ -296,7 +297,7 @@ func (c ServerTLSConfig) build() (*tls.Config, error) {
 	case "1.3":
 		cfg.MinVersion = tls.VersionTLS13
 	default:
-		return nil, fmt.Errorf("min_version %q: want 1.2 or 1.3", c.MinVersion)
+		return nil, nil, fmt.Errorf("min_version %q: want 1.2 or 1.3", c.MinVersion)
 	}
 	switch c.ClientAuth {
 	case "", "none":
@@ -306,21 +307,22 @@ func (c ServerTLSConfig) build() (*tls.Config, error) {
 	case "require":
 		cfg.ClientAuth = tls.RequireAndVerifyClientCert
 	default:
-		return nil, fmt.Errorf("client_auth %q: want none, request or require", c.ClientAuth)
+		return nil, nil, fmt.Errorf("client_auth %q: want none, request or require", c.ClientAuth)
 	}
 	if cfg.ClientAuth != tls.NoClientCert {
 		if c.ClientCAFile == "" {
-			return nil, fmt.Errorf("client_auth %s needs client_ca_file", c.ClientAuth)
+			return nil, nil, fmt.Errorf("client_auth %s needs client_ca_file", c.ClientAuth)
 		}
 		pem, err := os.ReadFile(c.ClientCAFile)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("client_ca_file %s holds no PEM certificate", c.ClientCAFile)
+			return nil, nil, fmt.Errorf("client_ca_file %s holds no PEM certificate", c.ClientCAFile)
 		}
 		cfg.ClientCAs = pool
+		return cfg, pem, nil
 	}
-	return cfg, nil
+	return cfg, nil, nil
 }

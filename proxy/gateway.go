@@ -9,6 +9,7 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -64,6 +65,7 @@ type Gateway struct {
 
 	mu       sync.Mutex // serializes Apply
 	gen      atomic.Pointer[generation]
+	seq      atomic.Uint64 // the current generation's seq, stored after gen
 	draining atomic.Bool
 
 	fileTenants    []tenancy.Config // guarded by mu: the configuration file's, as last applied
@@ -79,6 +81,9 @@ type generation struct {
 	upstreams *upstream.Set
 	routes    *router
 	tls       *tls.Config
+	caPEM     []byte // the client CA file's contents, when tls has client CAs
+	seq       uint64 // numbers the generations Apply builds, from 1
+	caSince   uint64 // the first generation with the same client CAs
 	loaded    time.Time
 	recorder  secevent.Recorder // tenantgate's own security decisions, when audit is on
 }
@@ -127,11 +132,18 @@ func (g *Gateway) Apply(ctx context.Context, cfg Config, authCfg authn.Config, t
 	if err != nil {
 		return err
 	}
-	tlsCfg, err := cfg.Server.TLS.build()
+	tlsCfg, caPEM, err := cfg.Server.TLS.build()
 	if err != nil {
 		return fmt.Errorf("server.tls: %w", err)
 	}
 	old := g.gen.Load()
+	seq := g.seq.Load() + 1
+	caSince := seq
+	if old != nil && old.tls != nil && tlsCfg != nil && tlsCfg.ClientCAs != nil && bytes.Equal(old.caPEM, caPEM) {
+		// The same pool, so that connections from before this reload are
+		// not verified again for nothing.
+		tlsCfg.ClientCAs, caSince = old.tls.ClientCAs, old.caSince
+	}
 	if old != nil && (old.tls == nil) != (tlsCfg == nil) {
 		// The public listener was opened for one or the other.
 		return errors.New("server.tls: turning TLS on or off takes a restart; the running configuration stays")
@@ -155,6 +167,9 @@ func (g *Gateway) Apply(ctx context.Context, cfg Config, authCfg authn.Config, t
 		return err
 	}
 	ao := authn.Options{Logger: g.opts.Logger.With("component", "authn")}
+	if tlsCfg != nil {
+		ao.RecheckCert = recheckCert(tlsCfg.ClientCAs, caSince)
+	}
 	if old != nil {
 		ao.Previous = old.authn // keys and discovery survive a reload during an IdP outage
 	}
@@ -163,7 +178,10 @@ func (g *Gateway) Apply(ctx context.Context, cfg Config, authCfg authn.Config, t
 		ups.Retire(prevUpstreams)
 		return err
 	}
-	gen := &generation{cfg: cfg, authn: a, providers: authCfg.ProviderNames(), registry: registry, upstreams: ups, tls: tlsCfg, loaded: time.Now()}
+	gen := &generation{
+		cfg: cfg, authn: a, providers: authCfg.ProviderNames(), registry: registry, upstreams: ups,
+		tls: tlsCfg, caPEM: caPEM, seq: seq, caSince: caSince, loaded: time.Now(),
+	}
 	if gen.routes, err = g.routes(gen); err != nil {
 		a.Close()
 		ups.Retire(prevUpstreams)
@@ -171,6 +189,7 @@ func (g *Gateway) Apply(ctx context.Context, cfg Config, authCfg authn.Config, t
 	}
 	g.inflight.SetBounds(cfg.Limits.MaxInflightBytes, cfg.Limits.MaxInflightBytesPerTenant)
 	g.gen.Store(gen)
+	g.seq.Store(seq)
 	g.fileTenants = tenants
 	g.metrics.tenants.Set(float64(registry.Len()))
 	g.metrics.generationAt.SetToCurrentTime()

@@ -184,10 +184,20 @@ func (g *Gateway) authenticate(gen *generation, w http.ResponseWriter, r *http.R
 		if errors.As(err, &ae) {
 			e.Reason, e.Challenge = ae.Reason, ae.Challenge
 		}
-		if errors.Is(err, authn.ErrProviderUnavailable) {
+		if e.Reason == authn.ReasonExpiredClientCert || e.Reason == authn.ReasonUntrustedClientCert {
+			// The connection's handshake is what is out of date: a new
+			// one is refused or succeeds on its own.
+			w.Header().Set("Connection", "close")
+		}
+		switch {
+		case errors.Is(err, authn.ErrProviderUnavailable):
 			// A remote-write sender drops a batch on 401: an identity
 			// provider outage must look like the outage it is.
 			e.Status, e.RetryAfter = http.StatusServiceUnavailable, 5*time.Second
+		case e.Challenge == "":
+			// Only mTLS is configured: a 401 must carry a challenge, and
+			// no HTTP scheme can ask for a certificate.
+			e.Status = http.StatusForbidden
 		}
 		g.metrics.authnFailed.WithLabelValues(info.Route, e.Reason).Inc()
 		g.recordSecurity(gen, r, info, secevent.AuthnFailed, e.Reason, e.Status)

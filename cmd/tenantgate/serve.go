@@ -118,7 +118,7 @@ func runServers(ctx context.Context, cfg *config.Config, gw *proxy.Gateway, relo
 	public := &http.Server{
 		Handler: gw.Handler(), ReadHeaderTimeout: s.ReadHeaderTimeout, ReadTimeout: s.ReadTimeout,
 		WriteTimeout: s.WriteTimeout, IdleTimeout: s.IdleTimeout, TLSConfig: gw.TLSConfig(),
-		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
+		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug), ConnContext: gw.ConnContext,
 	}
 	internal := &http.Server{Handler: gw.InternalHandler(), ReadHeaderTimeout: 10 * time.Second}
 
