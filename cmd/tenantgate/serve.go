@@ -12,18 +12,23 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"reflect"
 	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	"go.opentelemetry.io/otel"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/tenantgate/tenantgate/config"
 	"github.com/tenantgate/tenantgate/proxy"
 	"github.com/tenantgate/tenantgate/proxy/telemetry"
 )
+
+// tracingFlushTimeout bounds the flush of buffered spans at exit.
+const tracingFlushTimeout = 2 * time.Second
 
 // serve runs the gateway until SIGINT or SIGTERM, then drains.
 func serve(args []string, stderr io.Writer) error {
@@ -61,11 +66,23 @@ func serve(args []string, stderr io.Writer) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		versioncollector.NewCollector("tenantgate"))
+	// The OpenTelemetry SDK reports export failures through this handler,
+	// by default the standard library's log package.
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) { logger.Warn("tracing", "err", err) }))
 	tp, stopTracing, err := telemetry.NewTracerProvider(ctx, cfg.Tracing, version())
 	if err != nil {
 		return err
 	}
-	defer func() { _ = stopTracing(context.Background()) }()
+	defer func() {
+		// Flushing spans must not hold the exit past the drain's bound: an
+		// exporter failing by timeouts would take 30 s, past a pod's grace
+		// period.
+		sctx, cancel := context.WithTimeout(context.Background(), tracingFlushTimeout)
+		defer cancel()
+		if err := stopTracing(sctx); err != nil {
+			logger.Warn("spans not flushed at exit", "err", err)
+		}
+	}()
 
 	watch, store, err := tenantWatch(cfg, logger, reg)
 	if err != nil {
@@ -87,6 +104,9 @@ func serve(args []string, stderr io.Writer) error {
 			return err
 		}
 		telemetry.SetLevel(level, c.Logging)
+		if c.Logging.Format != cfg.Logging.Format || !reflect.DeepEqual(c.Tracing, cfg.Tracing) {
+			logger.Warn("logging.format and tracing take effect on restart; the running ones stay")
+		}
 		return nil
 	}
 	if err := apply(ctx, cfg); err != nil {

@@ -324,3 +324,48 @@ func TestSIGHUPNeverEndsTheProcess(t *testing.T) {
 		})
 	}
 }
+
+// TestShutdownWithAFailingTraceCollector: spans still buffered at exit are
+// flushed within a short bound, and the exporter's failures are logged
+// through the gateway's logger: a collector that answers 503 kept the
+// process 30 s past its drain (past a pod's grace period), and its errors
+// were written by the standard library's log package.
+func TestShutdownWithAFailingTraceCollector(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer up.Close()
+	collector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer collector.Close()
+	tg := startTenantgate(t, lifecycleConfig(up.URL)+"tracing: {endpoint: "+collector.URL+"/v1/traces}\n")
+	resp, err := remoteWrite(t, tg.URL, tokenLifecycle)
+	if err != nil || resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("write: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	if err := tg.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	select {
+	case <-tg.Process.Exited():
+		if d := time.Since(start); d > 8*time.Second {
+			t.Errorf("exited %s after SIGTERM, want the tracing flush bounded", d)
+		}
+	case <-time.After(40 * time.Second):
+		t.Fatal("tenantgate did not exit within 40 s of SIGTERM")
+	}
+	logs, err := os.ReadFile(tg.Process.LogPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(logs), "\n") {
+		if strings.Contains(line, "traces export") && !strings.Contains(line, "level=") {
+			t.Errorf("an exporter error bypassed the logger: %s", line)
+		}
+	}
+}
