@@ -203,11 +203,7 @@ func (u *Upstream) checkOnce() {
 	timeout := min(u.cfg.HealthInterval, 2*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	target := u.cfg.HealthURL
-	if strings.HasPrefix(target, "/") {
-		target = u.URL(target).String()
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.healthTarget(), nil)
 	if err != nil {
 		u.setHealthy(false)
 		return
@@ -273,13 +269,14 @@ func NewSet(cfgs []Config, prev *Set, o Options) (*Set, error) {
 		if _, dup := s.byName[c.Name]; dup {
 			return nil, fmt.Errorf("upstream %q is defined more than once", c.Name)
 		}
+		var was *Upstream
 		if prev != nil {
-			if old, ok := prev.byName[c.Name]; ok && reflect.DeepEqual(old.cfg, c) {
-				s.byName[c.Name] = old
+			if was = prev.byName[c.Name]; was != nil && reflect.DeepEqual(was.cfg, c) {
+				s.byName[c.Name] = was
 				continue
 			}
 		}
-		u, err := newUpstream(c, o)
+		u, err := newUpstream(c, o, was)
 		if err != nil {
 			return nil, err
 		}
@@ -288,7 +285,11 @@ func NewSet(cfgs []Config, prev *Set, o Options) (*Set, error) {
 	return s, nil
 }
 
-func newUpstream(c Config, o Options) (*Upstream, error) {
+// newUpstream builds the upstream c and starts its health checks. It starts
+// unhealthy, or as healthy as was when was probes the same URL: a reload
+// that changes a timeout or a header must not make the gateway unready until
+// the new upstream's first probe answers.
+func newUpstream(c Config, o Options, was *Upstream) (*Upstream, error) {
 	base, err := url.Parse(c.URL)
 	if err != nil {
 		return nil, err
@@ -307,9 +308,17 @@ func newUpstream(c Config, o Options) (*Upstream, error) {
 		stop:      make(chan struct{}),
 		done:      make(chan struct{}),
 	}
-	o.Metrics.up.WithLabelValues(c.Name).Set(0)
+	u.setHealthy(was != nil && was.healthTarget() == u.healthTarget() && was.Healthy())
 	go u.probe()
 	return u, nil
+}
+
+// healthTarget is the URL the health checks get ("none" for none).
+func (u *Upstream) healthTarget() string {
+	if target := u.cfg.HealthURL; strings.HasPrefix(target, "/") {
+		return u.URL(target).String()
+	}
+	return u.cfg.HealthURL
 }
 
 // Get returns the upstream with the given name.
@@ -339,6 +348,11 @@ func (s *Set) Retire(next *Set) {
 	for name, u := range s.byName {
 		if next == nil || next.byName[name] != u {
 			u.close()
+			if next == nil || next.byName[name] == nil {
+				// Gone: a stale tenantgate_upstream_up would keep an
+				// alert on it firing.
+				u.opts.Metrics.up.DeleteLabelValues(name)
+			}
 		}
 	}
 }
