@@ -512,3 +512,24 @@ func (c *Config) ProviderNames() map[string]bool {
 	}
 	return p
 }
+
+// Subjects returns every subject the provider named can authenticate, for
+// the providers whose callers are all listed in the configuration (static
+// tokens and basic auth users), and false for the others. Their identities
+// carry a subject only: no client ID, groups or tenant claim.
+func (c *Config) Subjects(provider string) (map[string]bool, bool) {
+	s := map[string]bool{}
+	switch provider {
+	case staticProvider:
+		for _, t := range c.StaticTokens {
+			s[t.Name] = true
+		}
+	case basicProvider:
+		for _, u := range c.BasicAuth {
+			s[u.Username] = true
+		}
+	default:
+		return nil, false
+	}
+	return s, len(s) > 0
+}

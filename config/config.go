@@ -147,6 +147,8 @@ func (c *Config) Validate() error {
 				seen[p.Provider] = true
 				errs = append(errs, fmt.Errorf("tenant %q: principal %s names provider %q, which is not configured under authn (configured: %s)",
 					t.ID, p, p.Provider, names(providers)))
+			} else if err := c.neverMatches(p); err != nil {
+				errs = append(errs, fmt.Errorf("tenant %q: %w", t.ID, err))
 			}
 		}
 		for u := range t.UpstreamIDs {
@@ -160,10 +162,28 @@ func (c *Config) Validate() error {
 			if p, err := tenancy.ParsePrincipal(w); err == nil && !providers[p.Provider] {
 				errs = append(errs, fmt.Errorf("audit.writers: %s names provider %q, which is not configured under authn (configured: %s)",
 					w, p.Provider, names(providers)))
+			} else if err := c.neverMatches(p); err != nil {
+				errs = append(errs, fmt.Errorf("audit.writers: %w", err))
 			}
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// neverMatches reports a principal of a provider whose callers are all in
+// the file (static tokens, basic auth users) that none of them is: a typo
+// that would leave a grant without effect.
+func (c *Config) neverMatches(p tenancy.Principal) error {
+	subjects, closed := c.Authn.Subjects(p.Provider)
+	switch {
+	case !closed:
+		return nil
+	case p.Kind != tenancy.Subject:
+		return fmt.Errorf("principal %s never matches: %s callers have a subject only (subject:%s/NAME)", p, p.Provider, p.Provider)
+	case !subjects[p.Value]:
+		return fmt.Errorf("principal %s never matches: no %s caller is named %q (configured: %s)", p, p.Provider, p.Value, names(subjects))
+	}
+	return nil
 }
 
 // providers returns the names that grants may use as provider.
@@ -199,6 +219,8 @@ func (c *Config) validateProvisioning(providers map[string]bool) []error {
 	for _, s := range c.Gateway.Admins.Principals {
 		if p, err := tenancy.ParsePrincipal(s); err == nil && !providers[p.Provider] {
 			errs = append(errs, fmt.Errorf("admins: principal %s names provider %q, which is not configured under authn (configured: %s)", s, p.Provider, names(providers)))
+		} else if err := c.neverMatches(p); err != nil {
+			errs = append(errs, fmt.Errorf("admins: %w", err))
 		}
 	}
 	if len(c.Gateway.Admins.Principals) > 0 && !c.Kubernetes.WatchTenants {
