@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -136,7 +137,25 @@ func (r *Reloader) Run(ctx context.Context, hup <-chan os.Signal) error {
 			}
 		}
 	}
+	// A file reached through a symbolic link elsewhere (a file managed in
+	// another directory) changes in the target's directory: watch that too.
+	var target string
+	watchTarget := func() {
+		t, err := filepath.EvalSymlinks(r.path)
+		if err != nil {
+			return
+		}
+		if d := filepath.Dir(t); !dirs[d] && !strings.HasPrefix(d, filepath.Dir(r.path)+string(filepath.Separator)+"..") {
+			if err := w.Add(d); err != nil {
+				r.logger.Warn("cannot watch the configuration file's link target; changes to it need a reload", "file", t, "err", err)
+				return
+			}
+			dirs[d] = true
+		}
+		target = t
+	}
 	watchFiles()
+	watchTarget()
 	var debounce, debounceFiles <-chan time.Time
 	for {
 		select {
@@ -145,6 +164,7 @@ func (r *Reloader) Run(ctx context.Context, hup <-chan os.Signal) error {
 		case <-hup:
 			_ = r.Reload(ctx, "sighup", true)
 			watchFiles()
+			watchTarget()
 		case ev, ok := <-w.Events:
 			if !ok {
 				return errors.New("file watcher closed")
@@ -152,7 +172,7 @@ func (r *Reloader) Run(ctx context.Context, hup <-chan os.Signal) error {
 			switch {
 			case concernsFiles(ev.Name, files):
 				debounceFiles = time.After(250 * time.Millisecond)
-			case r.concerns(ev.Name):
+			case r.concerns(ev.Name) || filepath.Clean(ev.Name) == target:
 				debounce = time.After(250 * time.Millisecond)
 			}
 		case err, ok := <-w.Errors:
@@ -164,10 +184,12 @@ func (r *Reloader) Run(ctx context.Context, hup <-chan os.Signal) error {
 			debounce = nil
 			_ = r.Reload(ctx, "file_change", false)
 			watchFiles()
+			watchTarget()
 		case <-debounceFiles:
 			debounceFiles = nil
 			_ = r.Reload(ctx, "watched_file", true)
 			watchFiles()
+			watchTarget()
 		}
 	}
 }

@@ -192,3 +192,32 @@ func TestReloaderWatchesNamedFiles(t *testing.T) {
 		t.Fatalf("Run: %v", err)
 	}
 }
+
+// TestReloaderFollowsALinkedFile: --config names a symbolic link to a file
+// in another directory (a file kept under configuration management, say);
+// editing the target in place reloads it.
+func TestReloaderFollowsALinkedFile(t *testing.T) {
+	target, good := writeMinimal(t, t.TempDir())
+	path := filepath.Join(t.TempDir(), "tenantgate.yaml")
+	if err := os.Symlink(target, path); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var ids []string
+	apply := func(_ context.Context, c *Config) error {
+		mu.Lock()
+		defer mu.Unlock()
+		ids = append(ids, c.Tenants[0].ID)
+		return nil
+	}
+	r := NewReloader(path, good, apply, nopLogger(), prometheus.NewRegistry())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = r.Run(ctx, make(chan os.Signal)) }()
+	time.Sleep(100 * time.Millisecond) // let the watcher start
+
+	if err := os.WriteFile(target, []byte(strings.Replace(string(good), "id: t1", "id: t3", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(ids) == 1 && ids[0] == "t3" })
+}
