@@ -29,6 +29,9 @@ func TestCommands(t *testing.T) {
 			wantCode: 1, wantOut: []string{`no provisioned tenant "nope"`}},
 		{name: "tenant without subcommand", args: []string{"tenant"}, wantCode: 2, wantOut: []string{"usage: tenantgate tenant"}},
 		{name: "tenant unknown subcommand", args: []string{"tenant", "frob"}, wantCode: 2, wantOut: []string{`unknown tenant subcommand "frob"`}},
+		{name: "unknown flag", args: []string{"serve", "--bogus"}, wantCode: 2, wantOut: []string{"flag provided but not defined: -bogus"}},
+		{name: "stray argument", args: []string{"check-config", "--config", "../../config/testdata/full.good.yaml", "extra"}, wantCode: 2,
+			wantOut: []string{`unexpected argument "extra"`}},
 		{name: "serve with an invalid file", args: []string{"serve", "--config", "../../config/testdata/values.bad.yaml"}, wantCode: 1,
 			wantOut: []string{"is invalid", "server.listen and server.internal_listen must differ"}},
 	} {

@@ -61,7 +61,7 @@ func tenantCmd(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&f.agent, "agent", "", "who acts, for events and provenance (default: $USER@tenantgate)")
 	fs.StringVar(&f.now, "now", "", "render as of this RFC 3339 time (default: now); decides break-glass windows")
 	fs.DurationVar(&f.every, "every", 0, "reconcile: repeat every D until interrupted (default: once)")
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := parseFlags(fs, args[1:]); err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
