@@ -17,9 +17,15 @@ import (
 )
 
 // Thanos tenancy settings that [StartThanos] gives receive and query.
+//
+// ThanosTenantLabel is Thanos' own default (tenant_id), on purpose not
+// tenantgate's "tenant": receive sets its tenant label on every series from
+// the THANOS-TENANT header and overwrites a label of that name, so were the
+// two names equal, a query would show the header's tenant whatever label
+// tenantgate stamped, and no test could see the stamp.
 const (
 	ThanosTenantHeader    = "THANOS-TENANT"
-	ThanosTenantLabel     = "tenant"
+	ThanosTenantLabel     = "tenant_id"
 	ThanosDefaultTenant   = "anonymous"
 	thanosReplicaLabel    = "receive_replica"
 	thanosStartupDeadline = 60 * time.Second
@@ -31,6 +37,10 @@ type ThanosOptions struct {
 	// query only sees the series whose tenant label equals its THANOS-TENANT
 	// header.
 	EnforceTenancy bool
+	// TenantLabel is receive's --receive.tenant-label-name and, with
+	// EnforceTenancy, query's --query.tenant-label-name. Defaults to
+	// [ThanosTenantLabel].
+	TenantLabel string
 	// ReceiveFlags and QueryFlags are appended to the command lines.
 	ReceiveFlags []string
 	QueryFlags   []string
@@ -45,6 +55,7 @@ type Thanos struct {
 
 	receiveGRPC, receiveHTTP, remoteWrite string
 	queryHTTP                             string
+	tenantLabel                           string
 }
 
 // Series is one element of an instant-vector query result.
@@ -74,16 +85,21 @@ func LabelsString(ls map[string]string) string {
 }
 
 // StartThanos starts Thanos receive and query on free loopback ports and
-// waits until query has connected to receive. Receive stamps the tenant from
-// the THANOS-TENANT header (default "anonymous") as the label "tenant".
+// waits until query has connected to receive. Receive labels every series
+// with the tenant from the THANOS-TENANT header (default "anonymous") as
+// opts.TenantLabel (default tenant_id).
 func StartThanos(t testing.TB, opts ThanosOptions) *Thanos {
 	t.Helper()
 	bin := Bin(t, EnvThanos, "thanos")
+	if opts.TenantLabel == "" {
+		opts.TenantLabel = ThanosTenantLabel
+	}
 	th := &Thanos{
 		receiveGRPC: Addr(FreePort(t)),
 		receiveHTTP: Addr(FreePort(t)),
 		remoteWrite: Addr(FreePort(t)),
 		queryHTTP:   Addr(FreePort(t)),
+		tenantLabel: opts.TenantLabel,
 	}
 	dir := t.TempDir()
 	receiveArgs := []string{
@@ -98,7 +114,7 @@ func StartThanos(t testing.TB, opts ThanosOptions) *Thanos {
 		"--receive.capnproto-address=" + Addr(FreePort(t)),
 		`--label=` + thanosReplicaLabel + `="r0"`,
 		"--receive.tenant-header=" + ThanosTenantHeader,
-		"--receive.tenant-label-name=" + ThanosTenantLabel,
+		"--receive.tenant-label-name=" + opts.TenantLabel,
 		"--receive.default-tenant-id=" + ThanosDefaultTenant,
 	}
 	th.ReceiveProcess = StartProcess(t, "thanos-receive", bin, append(receiveArgs, opts.ReceiveFlags...), ProcessOptions{Dir: dir})
@@ -115,7 +131,7 @@ func StartThanos(t testing.TB, opts ThanosOptions) *Thanos {
 		queryArgs = append(queryArgs,
 			"--query.enforce-tenancy",
 			"--query.tenant-header="+ThanosTenantHeader,
-			"--query.tenant-label-name="+ThanosTenantLabel,
+			"--query.tenant-label-name="+opts.TenantLabel,
 		)
 	}
 	th.QueryProcess = StartProcess(t, "thanos-query", bin, append(queryArgs, opts.QueryFlags...), ProcessOptions{Dir: dir})
@@ -128,6 +144,11 @@ func StartThanos(t testing.TB, opts ThanosOptions) *Thanos {
 		return th.receiveConnected(context.Background())
 	})
 	return th
+}
+
+// TenantLabel returns the label receive sets from the THANOS-TENANT header.
+func (th *Thanos) TenantLabel() string {
+	return th.tenantLabel
 }
 
 // RemoteWriteURL returns receive's Prometheus remote-write endpoint.
