@@ -76,14 +76,7 @@ func startReadStack(t *testing.T) *readStack {
 		ReceiveFlags: []string{"--tsdb.max-exemplars=100000"},
 		QueryFlags:   queryFlags,
 	})
-	enfHTTP := harness.Addr(harness.FreePort(t))
-	s.enforcingQuery = "http://" + enfHTTP
-	harness.StartProcess(t, "thanos-query-enforcing", bin, append([]string{"query",
-		"--http-address=" + enfHTTP, "--grpc-address=" + harness.Addr(harness.FreePort(t)),
-		"--endpoint=" + s.th.ReceiveGRPCAddress(), "--query.replica-label=receive_replica",
-		"--query.enforce-tenancy", "--query.tenant-header=" + harness.ThanosTenantHeader,
-		"--query.tenant-label-name=" + harness.ThanosTenantLabel}, queryFlags...), harness.ProcessOptions{}).
-		WaitHTTP(t, s.enforcingQuery+"/-/ready", 60*time.Second)
+	s.enforcingQuery = s.th.StartEnforcingQuery(t, queryFlags...)
 
 	dir := t.TempDir()
 	rules := filepath.Join(dir, "rules.yaml")

@@ -56,6 +56,7 @@ type Thanos struct {
 	receiveGRPC, receiveHTTP, remoteWrite string
 	queryHTTP                             string
 	tenantLabel                           string
+	bin, dir                              string
 }
 
 // Series is one element of an instant-vector query result.
@@ -100,8 +101,10 @@ func StartThanos(t testing.TB, opts ThanosOptions) *Thanos {
 		remoteWrite: Addr(FreePort(t)),
 		queryHTTP:   Addr(FreePort(t)),
 		tenantLabel: opts.TenantLabel,
+		bin:         bin,
+		dir:         t.TempDir(),
 	}
-	dir := t.TempDir()
+	dir := th.dir
 	receiveArgs := []string{
 		"receive",
 		"--log.level=info",
@@ -119,31 +122,51 @@ func StartThanos(t testing.TB, opts ThanosOptions) *Thanos {
 	}
 	th.ReceiveProcess = StartProcess(t, "thanos-receive", bin, append(receiveArgs, opts.ReceiveFlags...), ProcessOptions{Dir: dir})
 
-	queryArgs := []string{
+	th.QueryProcess = th.startQuery(t, "thanos-query", th.queryHTTP, opts.EnforceTenancy, opts.QueryFlags)
+	th.ReceiveProcess.WaitHTTP(t, "http://"+th.receiveHTTP+"/-/ready", thanosStartupDeadline)
+	th.waitQuery(t, th.QueryProcess, th.QueryURL())
+	return th
+}
+
+// StartEnforcingQuery starts one more thanos query in front of receive, with
+// --query.enforce-tenancy on the THANOS-TENANT header and receive's tenant
+// label, and returns its base URL once it has connected to receive. flags
+// are appended to its command line.
+func (th *Thanos) StartEnforcingQuery(t testing.TB, flags ...string) string {
+	t.Helper()
+	addr := Addr(FreePort(t))
+	th.waitQuery(t, th.startQuery(t, "thanos-query-enforcing", addr, true, flags), "http://"+addr)
+	return "http://" + addr
+}
+
+func (th *Thanos) startQuery(t testing.TB, name, httpAddr string, enforce bool, flags []string) *Process {
+	args := []string{
 		"query",
 		"--log.level=info",
-		"--http-address=" + th.queryHTTP,
+		"--http-address=" + httpAddr,
 		"--grpc-address=" + Addr(FreePort(t)),
 		"--endpoint=" + th.receiveGRPC,
 		"--query.replica-label=" + thanosReplicaLabel,
 	}
-	if opts.EnforceTenancy {
-		queryArgs = append(queryArgs,
+	if enforce {
+		args = append(args,
 			"--query.enforce-tenancy",
 			"--query.tenant-header="+ThanosTenantHeader,
-			"--query.tenant-label-name="+opts.TenantLabel,
+			"--query.tenant-label-name="+th.tenantLabel,
 		)
 	}
-	th.QueryProcess = StartProcess(t, "thanos-query", bin, append(queryArgs, opts.QueryFlags...), ProcessOptions{Dir: dir})
+	return StartProcess(t, name, th.bin, append(args, flags...), ProcessOptions{Dir: th.dir})
+}
 
-	th.ReceiveProcess.WaitHTTP(t, "http://"+th.receiveHTTP+"/-/ready", thanosStartupDeadline)
-	th.QueryProcess.WaitHTTP(t, th.QueryURL()+"/-/ready", thanosStartupDeadline)
-	// Query finds its endpoints in the background; until it has, every query
-	// answers an empty result.
+// waitQuery waits until a query is ready and has found receive: it finds
+// its endpoints in the background, and until it has, every query answers
+// an empty result.
+func (th *Thanos) waitQuery(t testing.TB, p *Process, base string) {
+	t.Helper()
+	p.WaitHTTP(t, base+"/-/ready", thanosStartupDeadline)
 	Eventually(t, thanosStartupDeadline, func() error {
-		return th.receiveConnected(context.Background())
+		return th.receiveConnected(context.Background(), base)
 	})
-	return th
 }
 
 // TenantLabel returns the label receive sets from the THANOS-TENANT header.
@@ -166,12 +189,12 @@ func (th *Thanos) ReceiveGRPCAddress() string {
 	return th.receiveGRPC
 }
 
-func (th *Thanos) receiveConnected(ctx context.Context) error {
+func (th *Thanos) receiveConnected(ctx context.Context, base string) error {
 	var stores map[string][]struct {
 		Name      string  `json:"name"`
 		LastError *string `json:"lastError"`
 	}
-	if _, err := th.apiGet(ctx, "/api/v1/stores", nil, "", &stores); err != nil {
+	if _, err := promAPIGet(ctx, base+"/api/v1/stores", nil, nil, &stores); err != nil {
 		return err
 	}
 	for _, eps := range stores {
