@@ -3,8 +3,13 @@
 # configuration: a real Thanos receive and query, a Prometheus agent of the
 # demo tenant that remote-writes through tenantgate with a static token
 # (and a forged tenant="someone-else" external label), and prints what
-# Thanos stored. Everything binds to 127.0.0.1 on the ports of the embedded
-# default and stops when the script ends (KEEP=1 keeps it running).
+# Thanos stored. Receive labels each series with the THANOS-TENANT header's
+# value as tenant_id (Thanos' default), a name other than tenantgate's
+# tenant, so the output shows the label tenantgate stamped beside the header
+# it sent (were the names equal, receive would overwrite the stamp, and the
+# output would show the header whatever tenantgate wrote). Everything binds
+# to 127.0.0.1 on the ports of the embedded default and stops when the
+# script ends (KEEP=1 keeps it running).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -58,7 +63,7 @@ wait_for() { # url what
 start thanos-receive "$thanos" receive --tsdb.path="$work/receive" \
 	--grpc-address=127.0.0.1:10901 --http-address=127.0.0.1:10902 --remote-write.address=127.0.0.1:19291 \
 	--receive.capnproto-address=127.0.0.1:19391 \
-	--label='receive_replica="r0"' --receive.tenant-header=THANOS-TENANT --receive.tenant-label-name=tenant \
+	--label='receive_replica="r0"' --receive.tenant-header=THANOS-TENANT --receive.tenant-label-name=tenant_id \
 	--receive.default-tenant-id=anonymous --tsdb.retention=2h
 wait_for http://127.0.0.1:10902/-/ready thanos-receive
 start thanos-query "$thanos" query --http-address=127.0.0.1:10904 --grpc-address=127.0.0.1:10903 --endpoint=127.0.0.1:10901
@@ -87,7 +92,7 @@ YAML
 agent demo-agent 9090 "$token" someone-else ', "127.0.0.1:8081"'
 agent neighbour-agent 9091 "$neighbour_token" demo ''
 
-query='count by (tenant, job) ({__name__=~".+"})'
+query='count by (tenant, tenant_id, job) ({__name__=~".+"})'
 echo "demo: waiting for the agent's series to reach Thanos through tenantgate..."
 for _ in $(seq 1 90); do
 	out=$(curl -fsS --get http://127.0.0.1:10904/api/v1/query --data-urlencode 'query=count by (tenant) (up)' || true)
@@ -98,9 +103,10 @@ for _ in $(seq 1 90); do
 done
 promql() { (cd "$root" && go run ./deploy/demo/promql "$@"); }
 echo
-echo "What Thanos stored (thanos query, directly): every series under the tenant its token proves"
+echo "What Thanos stored (thanos query, directly): every series stamped tenant=<the tenant its token proves>"
+echo "by tenantgate, whatever the agent forged; tenant_id is receive's label from the THANOS-TENANT header"
 promql http://127.0.0.1:10904 "$query"
-promql http://127.0.0.1:10904 'count({tenant=~"someone-else|anonymous"}) or vector(0)'
+promql http://127.0.0.1:10904 'count({__name__=~".+", tenant!~"demo|neighbour"} or {__name__=~".+", tenant_id!~"demo|neighbour"}) or vector(0)'
 echo
 echo "What tenant demo reads through tenantgate (the Grafana datasource URL http://127.0.0.1:8080):"
 TOKEN=$token promql http://127.0.0.1:8080 "$query"

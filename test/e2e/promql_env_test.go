@@ -76,14 +76,7 @@ func startReadStack(t *testing.T) *readStack {
 		ReceiveFlags: []string{"--tsdb.max-exemplars=100000"},
 		QueryFlags:   queryFlags,
 	})
-	enfHTTP := harness.Addr(harness.FreePort(t))
-	s.enforcingQuery = "http://" + enfHTTP
-	harness.StartProcess(t, "thanos-query-enforcing", bin, append([]string{"query",
-		"--http-address=" + enfHTTP, "--grpc-address=" + harness.Addr(harness.FreePort(t)),
-		"--endpoint=" + s.th.ReceiveGRPCAddress(), "--query.replica-label=receive_replica",
-		"--query.enforce-tenancy", "--query.tenant-header=" + harness.ThanosTenantHeader,
-		"--query.tenant-label-name=" + harness.ThanosTenantLabel}, queryFlags...), harness.ProcessOptions{}).
-		WaitHTTP(t, s.enforcingQuery+"/-/ready", 60*time.Second)
+	s.enforcingQuery = s.th.StartEnforcingQuery(t, queryFlags...)
 
 	dir := t.TempDir()
 	rules := filepath.Join(dir, "rules.yaml")
@@ -143,7 +136,10 @@ func (s *readStack) config(upstreams string) string {
 
 // ruleFile gives every tenant a group with a recording rule and an alert
 // named after its secret, a group mixing two tenants' rules, and a group
-// that belongs to nobody.
+// that belongs to nobody. A tenant's rules carry Thanos' tenant label
+// (tenant_id) as well as tenantgate's: the querier that enforces tenancy
+// shows only series with its own, and the ruler's series do not come
+// through receive, which would add it.
 func (s *readStack) ruleFile() string {
 	var b strings.Builder
 	b.WriteString("groups:\n")
@@ -153,25 +149,25 @@ func (s *readStack) ruleFile() string {
     rules:
       - record: rec_%[2]s
         expr: vector(1)
-        labels: {tenant: %[1]s}
+        labels: {tenant: %[1]s, %[3]s: %[1]s}
       - alert: Alert_%[2]s
         expr: vector(1)
-        labels: {tenant: %[1]s, secret: %[2]s}
-`, id, sec)
+        labels: {tenant: %[1]s, %[3]s: %[1]s, secret: %[2]s}
+`, id, sec, harness.ThanosTenantLabel)
 	}
 	fmt.Fprintf(&b, `  - name: mixed
     rules:
       - record: mixed_acme
         expr: vector(2)
-        labels: {tenant: acme}
+        labels: {tenant: acme, %[3]s: acme}
       - record: mixed_%[1]s
         expr: vector(2)
-        labels: {tenant: globex}
+        labels: {tenant: globex, %[3]s: globex}
   - name: global-%[2]s
     rules:
       - alert: Global_%[2]s
         expr: vector(1)
-`, s.secrets["globex"], s.global)
+`, s.secrets["globex"], s.global, harness.ThanosTenantLabel)
 	return b.String()
 }
 

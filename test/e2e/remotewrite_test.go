@@ -14,6 +14,7 @@ import (
 const (
 	tokenUmbrella = "umbrella-agent-e2e-token-7f3c9a1d5b2e8f4a6c0d"
 	tokenForger   = "forger-agent-e2e-token-2b8e6d4f0a9c1e3b5d7f"
+	tokenMapped   = "mapped-agent-e2e-token-9d4a1c7e3f5b2a8d6c0e"
 )
 
 // TestRemoteWriteThroughTenantgate runs real Prometheus agents of several
@@ -21,6 +22,12 @@ const (
 // tenantgate into a real Thanos receive, and checks in thanos query that
 // every stored series carries the tenant its credentials prove, never the
 // one it claims, and that refused agents stored nothing.
+//
+// Receive labels each series with the THANOS-TENANT header's value too, as
+// tenant_id (harness.ThanosTenantLabel): a name other than tenantgate's
+// "tenant", so that the test sees both what tenantgate stamped and what it
+// sent in the header. Tenant tmap has an upstream ID (mapped-x) that
+// differs from its ID, so the two values differ as well.
 func TestRemoteWriteThroughTenantgate(t *testing.T) {
 	prom2 := harness.Bin(t, harness.EnvPrometheus2, "prometheus")
 	prom3 := harness.Bin(t, harness.EnvPrometheus3, "prometheus3")
@@ -51,6 +58,7 @@ authn:
   static_tokens:
     - {name: umbrella-agent, token_sha256: %s}
     - {name: forger-agent, token_sha256: %s}
+    - {name: mapped-agent, token_sha256: %s}
 tenants:
   - id: acme
     grants: [{principals: [client:hydra/agent-acme], signals: [metrics], access: [write]}]
@@ -60,7 +68,10 @@ tenants:
     grants: [{principals: [client:hydra/agent-initech], signals: [metrics], access: [write]}]
   - id: umbrella
     grants: [{principals: [subject:static/umbrella-agent, subject:static/forger-agent], signals: [metrics], access: [write]}]
-`, strings.TrimSuffix(th.RemoteWriteURL(), "/api/v1/receive"), hy.Issuer(), sha256Hex(tokenUmbrella), sha256Hex(tokenForger)))
+  - id: tmap
+    upstream_ids: {thanos: mapped-x}
+    grants: [{principals: [subject:static/mapped-agent], signals: [metrics], access: [write]}]
+`, strings.TrimSuffix(th.RemoteWriteURL(), "/api/v1/receive"), hy.Issuer(), sha256Hex(tokenUmbrella), sha256Hex(tokenForger), sha256Hex(tokenMapped)))
 
 	rwURL := tg.URL + "/api/v1/receive"
 	oauth := func(id, secret string) *harness.OAuth2 {
@@ -72,6 +83,9 @@ tenants:
 		bin        string
 		rw         harness.RemoteWrite
 		wantTenant string // "" = everything it sends must be refused
+		// wantHeader is the THANOS-TENANT value, which receive stores as
+		// tenant_id; wantTenant unless set.
+		wantHeader string
 	}
 	agents := []agent{
 		// Debian's Prometheus 2.42, OAuth2 client credentials, forging another tenant.
@@ -81,6 +95,8 @@ tenants:
 		{name: "initech", bin: prom3, rw: harness.RemoteWrite{OAuth2: oauth("agent-initech", "secret-initech-0123456789"), ProtobufMessage: harness.RemoteWriteV2}, wantTenant: "initech"},
 		// A static-token agent.
 		{name: "umbrella", bin: prom2, rw: harness.RemoteWrite{BearerToken: tokenUmbrella}, wantTenant: "umbrella"},
+		// A tenant whose upstream ID is not its ID: the label says tmap, the header mapped-x.
+		{name: "mapped", bin: prom2, rw: harness.RemoteWrite{BearerToken: tokenMapped}, wantTenant: "tmap", wantHeader: "mapped-x"},
 		// Refused: no credentials; a token for another audience; a valid
 		// agent naming a tenant it has no grant for (Prometheus 3 sends headers).
 		{name: "anonymous", bin: prom2, rw: harness.RemoteWrite{}},
@@ -94,8 +110,10 @@ tenants:
 		proms[a.name] = harness.StartPrometheus(t, a.bin, harness.PromConfig{
 			RemoteWrite: a.rw,
 			// Every agent forges tenant="acme" (acme's forges "globex"):
-			// the gateway must overwrite it with the proven tenant.
-			ExternalLabels: map[string]string{"agent": a.name, "tenant": forgedFor(a.name)},
+			// the gateway must overwrite it with the proven tenant. It
+			// forges receive's tenant_id too, which receive overwrites
+			// with the header's value.
+			ExternalLabels: map[string]string{"agent": a.name, "tenant": forgedFor(a.name), harness.ThanosTenantLabel: forgedFor(a.name)},
 		})
 	}
 
@@ -104,31 +122,30 @@ tenants:
 		if a.wantTenant == "" {
 			continue
 		}
+		if a.wantHeader == "" {
+			a.wantHeader = a.wantTenant
+		}
 		t.Run("stored as "+a.wantTenant+"/"+a.name, func(t *testing.T) {
-			// The agent's own up series arrives, stamped with its tenant.
-			th.WaitForSeries(t, fmt.Sprintf(`up{agent=%q, tenant=%q}`, a.name, a.wantTenant), "", 90*time.Second)
-			// Every series of the agent carries its tenant: none has another.
+			// The agent's own up series arrives.
+			th.WaitForSeries(t, fmt.Sprintf(`up{agent=%q}`, a.name), "", 90*time.Second)
+			// Every series of the agent carries the tenant tenantgate
+			// stamped and the header value it sent, and no other: one
+			// group, with both.
+			want := map[string]string{"tenant": a.wantTenant, harness.ThanosTenantLabel: a.wantHeader}
+			q := fmt.Sprintf(`count by (tenant, %s) ({agent=%q})`, harness.ThanosTenantLabel, a.name)
 			harness.Eventually(t, 30*time.Second, func() error {
-				all, _, err := th.TryQuery(ctx, fmt.Sprintf(`count({agent=%q})`, a.name), "")
+				groups, _, err := th.TryQuery(ctx, q, "")
 				if err != nil {
 					return err
 				}
-				mine, _, err := th.TryQuery(ctx, fmt.Sprintf(`count({agent=%q, tenant=%q})`, a.name, a.wantTenant), "")
-				if err != nil {
-					return err
+				if len(groups) != 1 || harness.LabelsString(groups[0].Labels) != harness.LabelsString(want) {
+					return fmt.Errorf("agent %s: %s = %v, want one group %s", a.name, q, groups, harness.LabelsString(want))
 				}
-				if len(all) != 1 || len(mine) != 1 || all[0].Value != mine[0].Value {
-					return fmt.Errorf("agent %s: %v series in all, %v with tenant %s", a.name, all, mine, a.wantTenant)
-				}
-				if all[0].Value < 50 {
-					return fmt.Errorf("agent %s: only %v series so far", a.name, all[0].Value)
+				if groups[0].Value < 50 {
+					return fmt.Errorf("agent %s: only %v series so far", a.name, groups[0].Value)
 				}
 				return nil
 			})
-			others := th.Query(t, fmt.Sprintf(`count by (tenant) ({agent=%q, tenant!=%q})`, a.name, a.wantTenant), "")
-			if len(others) != 0 {
-				t.Fatalf("agent %s has series under other tenants: %v", a.name, others)
-			}
 			// The sender saw its samples accepted, not dropped.
 			harness.Eventually(t, 30*time.Second, func() error {
 				st := proms[a.name].RemoteWriteStats(t)
@@ -172,7 +189,7 @@ tenants:
 
 	t.Run("forged labels were overwritten and RW 2.0 translated", func(t *testing.T) {
 		m := tg.Metrics(t, "tenantgate_remote_write_")
-		for _, tenant := range []string{"acme", "globex", "initech", "umbrella"} {
+		for _, tenant := range []string{"acme", "globex", "initech", "umbrella", "tmap"} {
 			if sum(m, "tenantgate_remote_write_series_overwritten_total", `tenant="`+tenant+`"`) <= 0 {
 				t.Errorf("no overwritten series counted for %s", tenant)
 			}

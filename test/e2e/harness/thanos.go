@@ -17,9 +17,15 @@ import (
 )
 
 // Thanos tenancy settings that [StartThanos] gives receive and query.
+//
+// ThanosTenantLabel is Thanos' own default (tenant_id), on purpose not
+// tenantgate's "tenant": receive sets its tenant label on every series from
+// the THANOS-TENANT header and overwrites a label of that name, so were the
+// two names equal, a query would show the header's tenant whatever label
+// tenantgate stamped, and no test could see the stamp.
 const (
 	ThanosTenantHeader    = "THANOS-TENANT"
-	ThanosTenantLabel     = "tenant"
+	ThanosTenantLabel     = "tenant_id"
 	ThanosDefaultTenant   = "anonymous"
 	thanosReplicaLabel    = "receive_replica"
 	thanosStartupDeadline = 60 * time.Second
@@ -31,6 +37,10 @@ type ThanosOptions struct {
 	// query only sees the series whose tenant label equals its THANOS-TENANT
 	// header.
 	EnforceTenancy bool
+	// TenantLabel is receive's --receive.tenant-label-name and, with
+	// EnforceTenancy, query's --query.tenant-label-name. Defaults to
+	// [ThanosTenantLabel].
+	TenantLabel string
 	// ReceiveFlags and QueryFlags are appended to the command lines.
 	ReceiveFlags []string
 	QueryFlags   []string
@@ -45,6 +55,8 @@ type Thanos struct {
 
 	receiveGRPC, receiveHTTP, remoteWrite string
 	queryHTTP                             string
+	tenantLabel                           string
+	bin, dir                              string
 }
 
 // Series is one element of an instant-vector query result.
@@ -74,18 +86,25 @@ func LabelsString(ls map[string]string) string {
 }
 
 // StartThanos starts Thanos receive and query on free loopback ports and
-// waits until query has connected to receive. Receive stamps the tenant from
-// the THANOS-TENANT header (default "anonymous") as the label "tenant".
+// waits until query has connected to receive. Receive labels every series
+// with the tenant from the THANOS-TENANT header (default "anonymous") as
+// opts.TenantLabel (default tenant_id).
 func StartThanos(t testing.TB, opts ThanosOptions) *Thanos {
 	t.Helper()
 	bin := Bin(t, EnvThanos, "thanos")
+	if opts.TenantLabel == "" {
+		opts.TenantLabel = ThanosTenantLabel
+	}
 	th := &Thanos{
 		receiveGRPC: Addr(FreePort(t)),
 		receiveHTTP: Addr(FreePort(t)),
 		remoteWrite: Addr(FreePort(t)),
 		queryHTTP:   Addr(FreePort(t)),
+		tenantLabel: opts.TenantLabel,
+		bin:         bin,
+		dir:         t.TempDir(),
 	}
-	dir := t.TempDir()
+	dir := th.dir
 	receiveArgs := []string{
 		"receive",
 		"--log.level=info",
@@ -98,36 +117,61 @@ func StartThanos(t testing.TB, opts ThanosOptions) *Thanos {
 		"--receive.capnproto-address=" + Addr(FreePort(t)),
 		`--label=` + thanosReplicaLabel + `="r0"`,
 		"--receive.tenant-header=" + ThanosTenantHeader,
-		"--receive.tenant-label-name=" + ThanosTenantLabel,
+		"--receive.tenant-label-name=" + opts.TenantLabel,
 		"--receive.default-tenant-id=" + ThanosDefaultTenant,
 	}
 	th.ReceiveProcess = StartProcess(t, "thanos-receive", bin, append(receiveArgs, opts.ReceiveFlags...), ProcessOptions{Dir: dir})
 
-	queryArgs := []string{
+	th.QueryProcess = th.startQuery(t, "thanos-query", th.queryHTTP, opts.EnforceTenancy, opts.QueryFlags)
+	th.ReceiveProcess.WaitHTTP(t, "http://"+th.receiveHTTP+"/-/ready", thanosStartupDeadline)
+	th.waitQuery(t, th.QueryProcess, th.QueryURL())
+	return th
+}
+
+// StartEnforcingQuery starts one more thanos query in front of receive, with
+// --query.enforce-tenancy on the THANOS-TENANT header and receive's tenant
+// label, and returns its base URL once it has connected to receive. flags
+// are appended to its command line.
+func (th *Thanos) StartEnforcingQuery(t testing.TB, flags ...string) string {
+	t.Helper()
+	addr := Addr(FreePort(t))
+	th.waitQuery(t, th.startQuery(t, "thanos-query-enforcing", addr, true, flags), "http://"+addr)
+	return "http://" + addr
+}
+
+func (th *Thanos) startQuery(t testing.TB, name, httpAddr string, enforce bool, flags []string) *Process {
+	args := []string{
 		"query",
 		"--log.level=info",
-		"--http-address=" + th.queryHTTP,
+		"--http-address=" + httpAddr,
 		"--grpc-address=" + Addr(FreePort(t)),
 		"--endpoint=" + th.receiveGRPC,
 		"--query.replica-label=" + thanosReplicaLabel,
 	}
-	if opts.EnforceTenancy {
-		queryArgs = append(queryArgs,
+	if enforce {
+		args = append(args,
 			"--query.enforce-tenancy",
 			"--query.tenant-header="+ThanosTenantHeader,
-			"--query.tenant-label-name="+ThanosTenantLabel,
+			"--query.tenant-label-name="+th.tenantLabel,
 		)
 	}
-	th.QueryProcess = StartProcess(t, "thanos-query", bin, append(queryArgs, opts.QueryFlags...), ProcessOptions{Dir: dir})
+	return StartProcess(t, name, th.bin, append(args, flags...), ProcessOptions{Dir: th.dir})
+}
 
-	th.ReceiveProcess.WaitHTTP(t, "http://"+th.receiveHTTP+"/-/ready", thanosStartupDeadline)
-	th.QueryProcess.WaitHTTP(t, th.QueryURL()+"/-/ready", thanosStartupDeadline)
-	// Query finds its endpoints in the background; until it has, every query
-	// answers an empty result.
+// waitQuery waits until a query is ready and has found receive: it finds
+// its endpoints in the background, and until it has, every query answers
+// an empty result.
+func (th *Thanos) waitQuery(t testing.TB, p *Process, base string) {
+	t.Helper()
+	p.WaitHTTP(t, base+"/-/ready", thanosStartupDeadline)
 	Eventually(t, thanosStartupDeadline, func() error {
-		return th.receiveConnected(context.Background())
+		return th.receiveConnected(context.Background(), base)
 	})
-	return th
+}
+
+// TenantLabel returns the label receive sets from the THANOS-TENANT header.
+func (th *Thanos) TenantLabel() string {
+	return th.tenantLabel
 }
 
 // RemoteWriteURL returns receive's Prometheus remote-write endpoint.
@@ -145,12 +189,12 @@ func (th *Thanos) ReceiveGRPCAddress() string {
 	return th.receiveGRPC
 }
 
-func (th *Thanos) receiveConnected(ctx context.Context) error {
+func (th *Thanos) receiveConnected(ctx context.Context, base string) error {
 	var stores map[string][]struct {
 		Name      string  `json:"name"`
 		LastError *string `json:"lastError"`
 	}
-	if _, err := th.apiGet(ctx, "/api/v1/stores", nil, "", &stores); err != nil {
+	if _, err := promAPIGet(ctx, base+"/api/v1/stores", nil, nil, &stores); err != nil {
 		return err
 	}
 	for _, eps := range stores {
