@@ -157,6 +157,7 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	errs = append(errs, c.validateReadWriteIDs()...)
 	if a := c.Gateway.Audit; a != nil {
 		for _, w := range a.Writers {
 			if p, err := tenancy.ParsePrincipal(w); err == nil && !providers[p.Provider] {
@@ -168,6 +169,33 @@ func (c *Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// validateReadWriteIDs refuses a tenant whose upstream_ids give the write
+// and read upstreams different values while the querier enforces tenancy:
+// it would filter on the read header's value, and receive stored the write
+// header's, so the tenant's readers would see none of its series.
+func (c *Config) validateReadWriteIDs() []error {
+	w, r := c.Gateway.Metrics.Write, c.Gateway.Metrics.Read
+	if w == nil || r == nil || !r.UpstreamEnforcesTenancy || w.Upstream == r.Upstream {
+		return nil
+	}
+	var errs []error
+	for _, t := range c.Tenants {
+		wv, rv := t.UpstreamIDs[w.Upstream], t.UpstreamIDs[r.Upstream]
+		if wv == "" {
+			wv = t.ID
+		}
+		if rv == "" {
+			rv = t.ID
+		}
+		if wv != rv {
+			errs = append(errs, fmt.Errorf("tenant %q: upstream_ids gives the write upstream %s %q and the read upstream %s %q: "+
+				"with upstream_enforces_tenancy the querier keeps only series stored as %q, and receive stored them as %q; give both the same value",
+				t.ID, w.Upstream, wv, r.Upstream, rv, rv, wv))
+		}
+	}
+	return errs
 }
 
 // neverMatches reports a principal of a provider whose callers are all in
