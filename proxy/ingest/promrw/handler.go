@@ -81,6 +81,9 @@ type request struct {
 	body    []byte            // compressed, as received
 	decoded []byte
 	held    int64 // in-flight bytes the request holds (see Handler.acquire)
+	// partsCounted says that a split request's failing parts were counted
+	// as rejections, each under its tenant, and the answer must not be.
+	partsCounted bool
 }
 
 // ServeHTTP implements http.Handler.
@@ -97,13 +100,22 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			tenant = req.single.ID
 		}
 		e := httperr.From(err)
-		if e.Status < 500 || e.Reason == "overloaded" || e.Reason == "tenant_inflight_limit" {
-			h.d.Metrics.rejected.WithLabelValues(tenant, e.Reason).Inc()
+		if !req.partsCounted {
+			h.countRejected(tenant, e)
 		}
 		if e.Reason == "label_conflict" {
 			h.record(r, req, secevent.Rejected, e.Reason, tenant, 0, e.Status)
 		}
 		httperr.WriteText(w, r, e)
+	}
+}
+
+// countRejected counts a refusal for tenant ("" when not yet known): the
+// gateway's own 4xx and in-flight 503s, and an upstream's 4xx and 429
+// passed on. An upstream's 5xx counts in requests_total's code instead.
+func (h *Handler) countRejected(tenant string, e *httperr.Error) {
+	if e.Status < 500 || e.Reason == "overloaded" || e.Reason == "tenant_inflight_limit" {
+		h.d.Metrics.rejected.WithLabelValues(tenant, e.Reason).Inc()
 	}
 }
 

@@ -50,6 +50,7 @@ func newTestHandler(t testing.TB, cfg Config, upstreamURL string, inflight *limi
 		t.Fatal(err)
 	}
 	cfg.Upstream = "up"
+	cfg.SetDefaults()
 	h, err := New(cfg, Deps{Metrics: NewMetrics(reg), Upstreams: ups, Inflight: inflight, Ledger: NewLedger(cfg.SplitMemory, 1000)})
 	if err != nil {
 		t.Fatal(err)
