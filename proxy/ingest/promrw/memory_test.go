@@ -165,3 +165,23 @@ func TestFreeListBounds(t *testing.T) {
 		t.Fatalf("owns %d bytes after every buffer was dropped", n)
 	}
 }
+
+// BenchmarkOutputTooLarge serves the reviewer's request, refused with 413
+// once its translation passes max_decoded_bytes (8 MiB here): B/op is what
+// each refusal allocates, and held-B/op what the budget held for it.
+func BenchmarkOutputTooLarge(b *testing.B) {
+	up := discardingUpstream(b, func(*http.Request) int { return http.StatusNoContent })
+	inflight := limits.NewInflight(64<<20, 16<<20)
+	h := newTestHandler(b, Config{MaxBodyBytes: 4 << 20, MaxDecodedBytes: 8 << 20}, up.URL, inflight)
+	body := amplifyingV2(b, 2000, 60_000)
+	var held int64
+	b.ReportAllocs()
+	for b.Loop() {
+		inflight.TakePeak()
+		if w := h.serve("one", ctV2, body); w.Code != http.StatusRequestEntityTooLarge {
+			b.Fatalf("status %d: %s", w.Code, w.Body)
+		}
+		held += inflight.TakePeak()
+	}
+	b.ReportMetric(float64(held)/float64(b.N), "held-B/op")
+}
