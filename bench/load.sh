@@ -10,6 +10,12 @@
 #
 # UPSTREAM_V2=1 declares the sink a Remote-Write 2.0 receiver, so that 2.0
 # requests are stamped as 2.0 rather than translated to 1.0.
+#
+# Results: what the run prints (summary.txt) and one JSON line per target
+# (results.jsonl, appended to) go to a directory of their own, by default
+# ${TMPDIR:-/tmp}/tenantgate-bench-results/load-<date>-<time>-XXXX, or
+# RESULTS=dir; the script prints where. The work directory (binaries, configuration,
+# logs: about 100 MB) is deleted on exit; KEEP=1 keeps it.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -17,7 +23,15 @@ sps=${SPS:-300000}
 duration=${DURATION:-30s}
 version=${VERSION:-1}
 conc=${CONCURRENCY:-8}
+if [[ -n ${RESULTS:-} ]]; then
+	results=$RESULTS
+	mkdir -p "$results"
+else
+	mkdir -p "${TMPDIR:-/tmp}/tenantgate-bench-results"
+	results=$(mktemp -d "${TMPDIR:-/tmp}/tenantgate-bench-results/load-$(date +%Y%m%d-%H%M%S)-XXXX")
+fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/tenantgate-bench.XXXXXX")
+remove_work=1 # only this run's own directory: lib.sh's cleanup removes $work
 token=bench-token-0123456789abcdef0123456789abcdef
 # shellcheck source=lib.sh
 source "$root/bench/lib.sh"
@@ -91,15 +105,19 @@ done
 sleep 1
 ngx_pids=$(echo "$ngx_master" $(pgrep -P "$ngx_master") | tr ' ' ',')
 
-echo "load: $sps samples/s target, ${duration}, RW $version, 2000 series/request, concurrency $conc"
-common=(--samples-per-second "$sps" --duration "$duration" --version "$version" --concurrency "$conc" --json "$work/results.jsonl")
-"$work/bench" load "${common[@]}" --label nginx --url "http://127.0.0.1:$ngx_port/api/v1/receive" --cpu-pids "$ngx_pids"
-"$work/bench" load "${common[@]}" --label roundtrip --url "http://127.0.0.1:$rt_port/api/v1/receive" --cpu-pids "$rt_pid"
-[[ -n ${PROFILE:-} ]] && (sleep 5; curl -fsS -o "$PROFILE" "http://127.0.0.1:$tg_int/debug/pprof/profile?seconds=10") &
-"$work/bench" load "${common[@]}" --label tenantgate --url "http://127.0.0.1:$tg_port/api/v1/receive" --token "$token" --cpu-pids "$tg_pid"
+# What the run prints goes to summary.txt too. (A group in a pipe, not
+# exec > >(tee): cleanup's wait would wait for that tee, which waits for us.)
+{
+	echo "load: $sps samples/s target, ${duration}, RW $version, 2000 series/request, concurrency $conc"
+	common=(--samples-per-second "$sps" --duration "$duration" --version "$version" --concurrency "$conc" --json "$results/results.jsonl")
+	"$work/bench" load "${common[@]}" --label nginx --url "http://127.0.0.1:$ngx_port/api/v1/receive" --cpu-pids "$ngx_pids"
+	"$work/bench" load "${common[@]}" --label roundtrip --url "http://127.0.0.1:$rt_port/api/v1/receive" --cpu-pids "$rt_pid"
+	[[ -n ${PROFILE:-} ]] && (sleep 5; curl -fsS -o "$PROFILE" "http://127.0.0.1:$tg_int/debug/pprof/profile?seconds=10") &
+	"$work/bench" load "${common[@]}" --label tenantgate --url "http://127.0.0.1:$tg_port/api/v1/receive" --token "$token" --cpu-pids "$tg_pid"
 
-# The ratios, from the three JSON lines (nginx, roundtrip, tenantgate).
-awk -F'"cpu_seconds_per_million_samples":' '{split($2,a,","); v[NR]=a[1]} END {
-	if (v[1] > 0) printf "tenantgate / nginx CPU per million samples: %.3f / %.3f = %.2fx\n", v[3], v[1], v[3]/v[1]
-	if (v[2] > 0) printf "tenantgate / snappy round-trip proxy: %.3f / %.3f = %.2fx (round trip / nginx %.2fx)\n", v[3], v[2], v[3]/v[2], v[2]/v[1] }' "$work/results.jsonl"
-echo "raw results: $work/results.jsonl"
+	# The ratios, from this run's three JSON lines (nginx, roundtrip, tenantgate).
+	tail -n 3 "$results/results.jsonl" | awk -F'"cpu_seconds_per_million_samples":' '{split($2,a,","); v[NR]=a[1]} END {
+		if (v[1] > 0) printf "tenantgate / nginx CPU per million samples: %.3f / %.3f = %.2fx\n", v[3], v[1], v[3]/v[1]
+		if (v[2] > 0) printf "tenantgate / snappy round-trip proxy: %.3f / %.3f = %.2fx (round trip / nginx %.2fx)\n", v[3], v[2], v[3]/v[2], v[2]/v[1] }'
+} | tee -a "$results/summary.txt"
+echo "results: $results (summary.txt, results.jsonl)"

@@ -81,6 +81,9 @@ type request struct {
 	body    []byte            // compressed, as received
 	decoded []byte
 	held    int64 // in-flight bytes the request holds (see Handler.acquire)
+	// partsCounted says that a split request's failing parts were counted
+	// as rejections, each under its tenant, and the answer must not be.
+	partsCounted bool
 }
 
 // ServeHTTP implements http.Handler.
@@ -97,13 +100,22 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			tenant = req.single.ID
 		}
 		e := httperr.From(err)
-		if e.Status < 500 || e.Reason == "overloaded" || e.Reason == "tenant_inflight_limit" {
-			h.d.Metrics.rejected.WithLabelValues(tenant, e.Reason).Inc()
+		if !req.partsCounted {
+			h.countRejected(tenant, e)
 		}
 		if e.Reason == "label_conflict" {
 			h.record(r, req, secevent.Rejected, e.Reason, tenant, 0, e.Status)
 		}
 		httperr.WriteText(w, r, e)
+	}
+}
+
+// countRejected counts a refusal for tenant ("" when not yet known): the
+// gateway's own 4xx and in-flight 503s, and an upstream's 4xx and 429
+// passed on. An upstream's 5xx counts in requests_total's code instead.
+func (h *Handler) countRejected(tenant string, e *httperr.Error) {
+	if e.Status < 500 || e.Reason == "overloaded" || e.Reason == "tenant_inflight_limit" {
+		h.d.Metrics.rejected.WithLabelValues(tenant, e.Reason).Inc()
 	}
 }
 
@@ -141,10 +153,10 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, req *request) er
 
 	bodyBuf := getBuf()
 	defer putBuf(bodyBuf)
-	if req.body, err = readBody(r, *bodyBuf, int64(h.cfg.MaxBodyBytes)); err != nil {
+	if req.body, err = readBody(r, bodyBuf.b, int64(h.cfg.MaxBodyBytes)); err != nil {
 		return err
 	}
-	*bodyBuf = req.body[:0]
+	bodyBuf.b = req.body[:0]
 
 	n, err := s2.DecodedLen(req.body)
 	if err != nil {
@@ -154,19 +166,19 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, req *request) er
 		return httperr.New(http.StatusRequestEntityTooLarge, "decoded_too_large",
 			"snappy header declares %d decoded bytes, over the limit of %s", n, h.cfg.MaxDecodedBytes)
 	}
-	// The decoded body lives until the end; forward reserves its output.
-	work := int64(n) + int64(len(req.body))
-	if err := h.acquire(req, key, work); err != nil {
+	// The decoded body lives until the end; forward holds its output and
+	// the output's compressed copy.
+	if err := h.acquire(req, key, int64(n)); err != nil {
 		return err
 	}
-	reserved += work
+	reserved += int64(n)
 
 	decBuf := getBuf()
 	defer putBuf(decBuf)
-	if req.decoded, err = s2.Decode(grow(*decBuf, n), req.body); err != nil {
+	if req.decoded, err = s2.Decode(grow(decBuf.b, n), req.body); err != nil {
 		return httperr.Wrap(http.StatusBadRequest, "corrupt_snappy", err, "corrupt snappy body")
 	}
-	*decBuf = req.decoded[:0]
+	decBuf.b = req.decoded[:0]
 	if req.single != nil {
 		h.d.Metrics.bytes.WithLabelValues(req.single.ID, "snappy").Add(float64(len(req.body)))
 		h.d.Metrics.bytes.WithLabelValues(req.single.ID, "decoded").Add(float64(len(req.decoded)))
@@ -219,32 +231,13 @@ func (h *Handler) forward(r *http.Request, req *request, t *tenancy.Tenant, only
 		h.d.Metrics.translated.WithLabelValues(t.ID).Inc()
 	}
 	opts := stamp.Options{LabelName: h.cfg.TenantLabel, Value: t.ID, Policy: policy(t.LabelConflict), Output: out, Only: only}
-	// The output is bounded, and held in the in-flight budget: a first
-	// guess, then, for an output that outgrows it, max_decoded_bytes.
-	n, limit := len(req.decoded), int(h.cfg.MaxDecodedBytes)
-	guess := n + n/4 + 4096 // stamping adds a label to every series
-	if out != req.version {
-		guess = 8*n + 4096 // a 1.0 body spells out every label
-	}
-	guess = min(guess, limit)
 	key := inflightKey(req)
-	if err := h.acquire(req, key, int64(guess)); err != nil {
-		return result{}, err
-	}
-	held := guess
-	defer func() { h.release(req, key, int64(held)) }()
-	stampBuf := getBuf()
-	defer putBuf(stampBuf)
-	opts.MaxOutput = guess
-	stamped, stats, err := stamp.Rewrite(grow(*stampBuf, min(guess, n+n/8))[:0], req.decoded, req.version, opts)
-	if errors.Is(err, stamp.ErrTooLarge) && guess < limit {
-		if err := h.acquire(req, key, int64(limit-guess)); err != nil {
-			return result{}, err
-		}
-		held, opts.MaxOutput = limit, limit
-		stamped, stats, err = stamp.Rewrite(stamped[:0], req.decoded, req.version, opts)
-	}
+	o, err := h.rewrite(req, key, opts)
+	defer func() { h.release(req, key, o.held) }()
 	if errors.Is(err, stamp.ErrTooLarge) {
+		// A buffer of about max_decoded_bytes, not kept for the next
+		// request: a refused request leaves nothing behind.
+		dropBuf(o.buf)
 		what := "stamped"
 		if out != req.version {
 			what = "translated to Remote-Write 1.0"
@@ -252,22 +245,34 @@ func (h *Handler) forward(r *http.Request, req *request, t *tenancy.Tenant, only
 		return result{}, httperr.Wrap(http.StatusRequestEntityTooLarge, "output_too_large", err,
 			"the request %s for tenant %q would be larger than max_decoded_bytes (%s): send smaller batches", what, t.ID, h.cfg.MaxDecodedBytes)
 	}
+	if o.buf != nil {
+		defer putBuf(o.buf)
+	}
 	if err != nil {
 		return result{}, stampError(err, t, h.cfg.TenantLabel)
 	}
-	*stampBuf = stamped[:0]
+	stamped, stats := o.b, o.stats
 	h.d.Metrics.dropped.WithLabelValues(t.ID).Add(float64(stats.Dropped))
 	h.d.Metrics.overwritten.WithLabelValues(t.ID).Add(float64(stats.Overwritten))
 	h.recordStats(r, req, t.ID, stats)
 
+	// The compressed copy's buffer is as large as s2 needs, held for as
+	// long as the request lives.
+	encLen := s2.MaxEncodedLen(len(stamped))
+	if err := h.acquire(req, key, int64(encLen)); err != nil {
+		return result{}, err
+	}
+	defer h.release(req, key, int64(encLen))
 	encBuf := getBuf()
-	encoded := s2.EncodeSnappy(grow(*encBuf, s2.MaxEncodedLen(len(stamped))), stamped)
-	*encBuf = encoded[:0]
+	encoded := s2.EncodeSnappy(grow(encBuf.b, encLen), stamped)
+	encBuf.b = encoded[:0]
 	body := &upstreamBody{b: encoded}
 	res, err := h.send(r, t, out, body)
 	if body.released() {
 		putBuf(encBuf)
-	} // else the transport may still read it: the garbage collector takes it
+	} else {
+		dropBuf(encBuf) // the transport may still read it: the garbage collector takes it
+	}
 	code := "error"
 	if e := (*httperr.Error)(nil); errors.As(err, &e) {
 		code = strconv.Itoa(e.Status)
@@ -289,6 +294,54 @@ func (h *Handler) forward(r *http.Request, req *request, t *tenancy.Tenant, only
 	h.d.Metrics.samples.WithLabelValues(t.ID, "histogram").Add(float64(stats.Histograms))
 	h.d.Metrics.samples.WithLabelValues(t.ID, "exemplar").Add(float64(stats.Exemplars))
 	return res, nil
+}
+
+// output is a rewritten request, the buffer it is in and the in-flight bytes
+// held for that buffer.
+type output struct {
+	b     []byte
+	stats stamp.Stats
+	buf   *buffer
+	held  int64
+}
+
+// rewrite stamps the decoded body into a buffer whose whole capacity is
+// held in the in-flight budget before it is allocated: first one of a
+// guessed size, then, for an output that outgrows it, one of
+// max_decoded_bytes. Rewrite never grows a buffer of o.Capacity(), so what
+// the request allocates is what it holds. The caller releases o.held and
+// disposes of o.buf (nil when the budget refused the request).
+func (h *Handler) rewrite(req *request, key string, opts stamp.Options) (o output, err error) {
+	n, limit := len(req.decoded), int(h.cfg.MaxDecodedBytes)
+	guess := n + n/4 + 4096 // stamping adds a label to every series
+	if opts.Output != req.version {
+		guess = 8*n + 4096 // a 1.0 body spells out every label
+	}
+	opts.MaxOutput = min(guess, limit)
+	if err := h.acquire(req, key, int64(opts.Capacity())); err != nil {
+		return o, err
+	}
+	o.held, o.buf = int64(opts.Capacity()), getBuf()
+	o.b, o.stats, err = stamp.Rewrite(grow(o.buf.b, opts.Capacity())[:0], req.decoded, req.version, opts)
+	o.buf.b = o.b[:0]
+	if !errors.Is(err, stamp.ErrTooLarge) || opts.MaxOutput == limit {
+		return o, err
+	}
+	// Start again in a buffer of the whole bound. Appending into the first
+	// one would grow it a quarter at a time, allocating about five times
+	// the bound on the way.
+	putBuf(o.buf)
+	o.buf = nil
+	opts.MaxOutput = limit
+	more := int64(opts.Capacity()) - o.held
+	if err := h.acquire(req, key, more); err != nil {
+		return o, err
+	}
+	o.held += more
+	o.buf = &buffer{b: make([]byte, 0, opts.Capacity())}
+	o.b, o.stats, err = stamp.Rewrite(o.buf.b, req.decoded, req.version, opts)
+	o.buf.b = o.b[:0]
+	return o, err
 }
 
 // send posts one encoded request to the upstream for tenant t.
@@ -598,51 +651,6 @@ func bodyError(r *http.Request, err error) error {
 		return httperr.From(r.Context().Err())
 	}
 	return httperr.Wrap(http.StatusBadRequest, "body_read_error", err, "reading the request body")
-}
-
-// Buffers are recycled through a bounded free list rather than a sync.Pool:
-// a remote-write request needs four buffers as large as the request, and a
-// sync.Pool is emptied at every garbage collection, so its buffers would be
-// allocated, zeroed and page-faulted in again every few requests, which
-// cost more than the stamping itself. The list holds at most maxFree
-// buffers; buffers above maxPooled bytes are left to the garbage collector
-// so that one huge request does not pin memory. What the list can hold is
-// bounded (maxFree x maxPooled), and the in-flight byte budget bounds what
-// requests hold.
-const (
-	maxPooled = 16 << 20
-	maxFree   = 64
-)
-
-var freeBufs = make(chan *[]byte, maxFree)
-
-func getBuf() *[]byte {
-	select {
-	case b := <-freeBufs:
-		return b
-	default:
-		b := make([]byte, 0, 64<<10)
-		return &b
-	}
-}
-
-func putBuf(b *[]byte) {
-	if cap(*b) > maxPooled {
-		return
-	}
-	*b = (*b)[:0]
-	select {
-	case freeBufs <- b:
-	default:
-	}
-}
-
-// grow returns b resized to n bytes, reallocating when its capacity is short.
-func grow(b []byte, n int) []byte {
-	if cap(b) < n {
-		return make([]byte, n)
-	}
-	return b[:n]
 }
 
 func secs(n int) time.Duration { return time.Duration(n) * time.Second }

@@ -29,7 +29,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"tenant", "version", "code"}),
 		rejected: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "tenantgate_remote_write_rejected_requests_total",
-			Help: "Remote-write requests refused by the gateway, by tenant (empty when not yet known) and reason.",
+			Help: "Remote-write requests refused, by tenant (empty when not yet known) and reason; a request split by tenant counts each refused part under its tenant.",
 		}, []string{"tenant", "reason"}),
 		series: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "tenantgate_remote_write_series_total",

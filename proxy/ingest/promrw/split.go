@@ -72,6 +72,10 @@ func (h *Handler) serveSplit(w http.ResponseWriter, r *http.Request, req *reques
 			only := t.ID
 			res, err = h.forward(r, req, t, &only)
 		}
+		if err != nil {
+			h.countRejected(t.ID, httperr.From(err))
+			req.partsCounted = true
+		}
 		switch {
 		case err == nil:
 			accepted = append(accepted, t.ID)

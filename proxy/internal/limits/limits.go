@@ -91,6 +91,7 @@ type Inflight struct {
 
 	mu    sync.Mutex
 	total int64
+	peak  int64 // the most total has been since TakePeak
 	byKey map[string]int64
 }
 
@@ -139,6 +140,7 @@ func (l *Inflight) Acquire(key string, n, own int64) Outcome {
 		return OverTotal
 	}
 	l.total += n
+	l.peak = max(l.peak, l.total)
 	l.byKey[key] = held + n
 	return Acquired
 }
@@ -166,4 +168,18 @@ func (l *Inflight) Held() int64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.total
+}
+
+// TakePeak returns the most bytes held at once since the last call (or
+// since the budget was made), and starts over from what is held now: a
+// high-water mark that memory measurements compare with.
+func (l *Inflight) TakePeak() int64 {
+	if l == nil {
+		return 0
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	p := l.peak
+	l.peak = l.total
+	return p
 }

@@ -94,3 +94,22 @@ func TestInflight(t *testing.T) {
 		t.Fatal("a nil budget must admit everything")
 	}
 }
+
+func TestInflightTakePeak(t *testing.T) {
+	l := NewInflight(0, 0)
+	l.Acquire("a", 30, 0)
+	l.Acquire("b", 50, 0)
+	l.Release("a", 30)
+	l.Acquire("a", 10, 0)
+	if p := l.TakePeak(); p != 80 {
+		t.Fatalf("peak %d, want 80", p)
+	}
+	if p := l.TakePeak(); p != 60 {
+		t.Fatalf("peak after taking it %d, want what is held now, 60", p)
+	}
+	l.Acquire("c", 1000, 0) // held for a moment, and counted
+	l.Release("c", 1000)
+	if p := l.TakePeak(); p != 1060 {
+		t.Fatalf("peak %d, want 1060", p)
+	}
+}

@@ -45,9 +45,14 @@ func (r *rewriter) fastSeriesV1(dst, src []byte, start, end int) ([]byte, bool) 
 	if r.only != nil && *r.only != "" {
 		return dst, true // valid, and not selected
 	}
+	entry := r.sc.entry
+	if n := end - start + len(entry); n >= 1<<14 && !r.room(dst, n) {
+		// A series longer than a run's (seriesV1 takes any length): not
+		// written, and the rewrite stops at its next check.
+		return dst, true
+	}
 	r.st.Series++
 	r.st.Samples += samples
-	entry := r.sc.entry
 	dst = append(dst, keyV1Timeseries)
 	dst = appendVarint(dst, uint64(end-start+len(entry)))
 	dst = append(dst, src[start:ins]...)
@@ -80,6 +85,9 @@ func (r *rewriter) labeledV1(dst, src []byte, start, end, at, ins, samples int) 
 	}
 	if string(value) != r.val || ins != at+2+l {
 		return dst, false
+	}
+	if n := end - start; n >= 1<<14 && !r.room(dst, n) {
+		return dst, true // as in fastSeriesV1
 	}
 	r.st.Series++
 	r.st.Samples += samples
@@ -456,10 +464,10 @@ func (r *rewriter) labelsV2toV1(dst, p []byte, ins, skip int) (_ []byte, metricN
 			continue
 		}
 		if n == 0 || m == 0 || n+m+4 >= 0x80 {
-			dst = appendLabel(dst, src[name.start:name.end], src[value.start:value.end])
-			if r.runaway(dst) {
+			if !r.room(dst, n+m) {
 				return dst, metricName // translateV2 reports it
 			}
+			dst = appendLabel(dst, src[name.start:name.end], src[value.start:value.end])
 			continue
 		}
 		// Both strings present and the label shorter than 128 bytes: every

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"unsafe"
 
 	"github.com/prometheus/prometheus/prompb"
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
@@ -79,22 +80,25 @@ func fuzzRewrite(f *testing.F, in, out Version) {
 }
 
 // fuzzMaxOutput checks Options.MaxOutput against an output made without it:
-// the output's own size lets the same output through, one byte less makes a
-// *TooLargeError and no output.
+// the output's own size lets the same output through, one byte less (or
+// half) makes a *TooLargeError and no output, and none of them reallocates
+// a destination of Options.Capacity bytes.
 func fuzzMaxOutput(t *testing.T, src []byte, in Version, o Options, want []byte) {
-	if len(want) == 0 {
-		return
-	}
-	o.MaxOutput = len(want)
-	if got, _, err := Rewrite(nil, src, in, o); err != nil || string(got) != string(want) {
-		t.Fatalf("MaxOutput %d, the output's size: err %v, same output %v", len(want), err, string(got) == string(want))
-	}
-	o.MaxOutput = len(want) - 1
-	if o.MaxOutput == 0 {
-		return // zero means no bound
-	}
-	if got, _, err := Rewrite(nil, src, in, o); !errors.Is(err, ErrTooLarge) || len(got) != 0 {
-		t.Fatalf("MaxOutput %d, a byte short: err %v, %d bytes", o.MaxOutput, err, len(got))
+	for _, max := range []int{len(want), len(want) - 1, len(want) / 2} {
+		if max <= 0 {
+			continue // zero means no bound
+		}
+		o.MaxOutput = max
+		dst := make([]byte, 0, o.Capacity())
+		got, _, err := Rewrite(dst, src, in, o)
+		switch {
+		case unsafe.SliceData(got) != unsafe.SliceData(dst):
+			t.Fatalf("MaxOutput %d of %d: the destination of capacity %d was reallocated", max, len(want), cap(dst))
+		case max == len(want) && (err != nil || string(got) != string(want)):
+			t.Fatalf("MaxOutput %d, the output's size: err %v, same output %v", max, err, string(got) == string(want))
+		case max < len(want) && (!errors.Is(err, ErrTooLarge) || len(got) != 0):
+			t.Fatalf("MaxOutput %d of %d: err %v, %d bytes", max, len(want), err, len(got))
+		}
 	}
 }
 

@@ -102,9 +102,9 @@ type Options struct {
 	// input translates Remote-Write 2.0 into 1.0.
 	Output Version
 	// MaxOutput, when positive, bounds the output: Rewrite stops with a
-	// *TooLargeError (errors.Is ErrTooLarge) once the output grows past it,
-	// having allocated at most about MaxOutput plus one series. Zero means
-	// no bound.
+	// *TooLargeError (errors.Is ErrTooLarge) before the output grows more
+	// than Overshoot bytes past it, so that a destination of Capacity bytes
+	// is never reallocated. Zero means no bound.
 	MaxOutput int
 	// Only, when set, keeps only the series whose existing LabelName value equals
 	// *Only ("" selects the series without the label) and omits the rest
@@ -130,6 +130,23 @@ type Stats struct {
 	Overwritten int
 	// Dropped is the number of series the Drop policy omitted.
 	Dropped int
+}
+
+// Overshoot is how far past Options.MaxOutput a rewrite that stops for it
+// may have written, besides the stamped label of one series: the largest
+// step it takes without checking the bound (a 1.0 series shorter than
+// 16 KiB, or a translated series' short labels). Every longer step, however
+// long a series, label or symbol, is checked before it is written.
+const Overshoot = 16<<10 + 64
+
+// Capacity returns the destination capacity with which Rewrite, bounded by
+// o.MaxOutput, never reallocates its destination: MaxOutput plus
+// Overshoot and the stamped label. Without a bound it returns zero.
+func (o Options) Capacity() int {
+	if o.MaxOutput <= 0 {
+		return 0
+	}
+	return o.MaxOutput + Overshoot + 2*(len(o.LabelName)+len(o.Value)+8)
 }
 
 // ErrInvalidOptions reports a programming error in Options or the version
@@ -169,7 +186,7 @@ func Rewrite(dst, src []byte, in Version, o Options) ([]byte, Stats, error) {
 		max:    math.MaxInt,
 	}
 	if o.MaxOutput > 0 {
-		r.max = o.MaxOutput
+		r.max, r.limit = o.MaxOutput, o.MaxOutput
 	}
 	var err error
 	switch {
@@ -256,7 +273,8 @@ type rewriter struct {
 	seen   map[string]struct{} // LabelValues: the values seen; nothing is emitted
 	sc     *scratch
 	st     Stats
-	max    int // Options.MaxOutput, math.MaxInt for none
+	max    int // Options.MaxOutput, math.MaxInt for none; negative once room failed
+	limit  int // Options.MaxOutput, for the error
 
 	// 1.0 fast path state, set by rewriteV1.
 	lnPrefix uint32 // the first bytes of LabelName, see labelsV1
@@ -274,14 +292,27 @@ type rewriter struct {
 // check it once a series, between series, where the output is exact.
 func (r *rewriter) full(dst []byte) bool { return len(dst) > r.max }
 
-// runaway is full for the loops inside a translated series, which check it
-// once a label so that a series that names long symbols many times stops
-// near the bound. The series' length is not final there: the bytes reserved
-// for it can be one more than it needs.
+// runaway is full for a check inside a translated series, whose length is
+// not final there: the bytes reserved for it can be one more than it needs.
 func (r *rewriter) runaway(dst []byte) bool { return len(dst)-8 > r.max }
 
+// room reports whether k more bytes can still leave the output within
+// Options.MaxOutput, for a step that would write at least k bytes. When
+// they cannot, the output is certain to be too large: room makes full and
+// runaway true from then on, so a caller that cannot return the error
+// skips the step and the rewrite stops at its next check, having written
+// nothing past the bound. The slack of 8 is runaway's: a translated
+// series' length can take back a byte once it is final.
+func (r *rewriter) room(dst []byte, k int) bool {
+	if len(dst)+k-8 <= r.max {
+		return true
+	}
+	r.max = -1 << 40
+	return false
+}
+
 // tooLarge is the error for an output that grew past Options.MaxOutput.
-func (r *rewriter) tooLarge() error { return &TooLargeError{Limit: r.max} }
+func (r *rewriter) tooLarge() error { return &TooLargeError{Limit: r.limit} }
 
 // decision is what the policy and Only filter make of one series.
 type decision uint8

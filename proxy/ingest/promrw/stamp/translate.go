@@ -11,6 +11,11 @@ const (
 
 	v2SampleStart    = 3  // start_timestamp: no such field in 1.0
 	v2HistogramStart = 17 // start_timestamp: no such field in 1.0
+
+	// maxDropped bounds the bytes a translated sample or histogram loses:
+	// its start_timestamp field, a key and a varint of at most 10 bytes
+	// (the parser refuses it twice).
+	maxDropped = 16
 )
 
 // metaRec is one MetricMetadata to emit: the metric family name, the type,
@@ -79,7 +84,7 @@ func (r *rewriter) translateV2(dst []byte) ([]byte, error) {
 		}
 	}
 	for _, m := range r.sc.meta {
-		if r.full(dst) {
+		if !r.room(dst, len(m.family)+len(r.sym(m.help))+len(r.sym(m.unit))) {
 			return dst, r.tooLarge()
 		}
 		dst = r.appendMetadataV1(dst, m)
@@ -110,15 +115,21 @@ func (r *rewriter) seriesV2toV1(dst, s []byte, base, idx int) ([]byte, error) {
 			dst = append(dst, r.sc.entry...)
 		}
 		if k < len(refs) && flags[refs[k]]&fEQ == 0 {
-			dst = appendLabel(dst, r.sym(refs[k]), r.sym(refs[k+1]))
-		}
-		if r.runaway(dst) {
-			return dst, r.tooLarge()
+			name, value := r.sym(refs[k]), r.sym(refs[k+1])
+			if !r.room(dst, len(name)+len(value)) {
+				return dst, r.tooLarge()
+			}
+			dst = appendLabel(dst, name, value)
 		}
 	}
 	for i := 0; i < len(s); {
 		num, _, vs, ve, _ := nextField(s, i) // checked by scanV2
 		i = ve
+		if (num == v2Samples || num == v2Histograms) && !r.room(dst, ve-vs-maxDropped) {
+			// Either loses at most its start timestamp. (An exemplar's
+			// labels and fields are checked one by one.)
+			return dst, r.tooLarge()
+		}
 		switch num {
 		case v2Samples:
 			dst = append(dst, keyV1Sample, 0)
@@ -218,11 +229,12 @@ func (r *rewriter) appendExemplarV1(dst, b []byte) []byte {
 				pending = int(v)
 				continue
 			}
-			dst = appendLabel(dst, r.sym(uint32(pending)), r.sym(uint32(v)))
-			pending = -1
-			if r.runaway(dst) {
+			name, value := r.sym(uint32(pending)), r.sym(uint32(v))
+			if !r.room(dst, len(name)+len(value)) {
 				return dst // the caller reports it
 			}
+			dst = appendLabel(dst, name, value)
+			pending = -1
 		}
 	}
 	for i := 0; i < len(b); {
@@ -230,6 +242,9 @@ func (r *rewriter) appendExemplarV1(dst, b []byte) []byte {
 		num, _, _, ve, _ := nextField(b, i)
 		i = ve
 		if num != 1 {
+			if !r.room(dst, ve-fs) {
+				return dst // the caller reports it
+			}
 			dst = append(dst, b[fs:ve]...)
 		}
 	}

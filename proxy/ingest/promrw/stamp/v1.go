@@ -37,7 +37,7 @@ type v1Info struct {
 func (r *rewriter) rewriteV1(dst []byte) ([]byte, error) {
 	src := r.src
 	if r.seen == nil {
-		dst = slices.Grow(dst, len(src)+len(src)/8+64)
+		dst = slices.Grow(dst, min(len(src)+len(src)/8+64, r.max))
 	}
 	r.sc.entry = appendLabel(r.sc.entry[:0], r.ln, r.val)
 	r.sc.entry = slices.Grow(r.sc.entry, 32) // fastSeriesV1 moves 32 bytes of it
@@ -68,6 +68,9 @@ func (r *rewriter) rewriteV1(dst []byte) ([]byte, error) {
 				return dst, malformed(fs, "wrong wire type %d for timeseries %d", wt, idx)
 			}
 			if run >= 0 && r.seen == nil {
+				if !r.room(dst, fs-run) {
+					return dst, r.tooLarge()
+				}
 				dst = append(dst, src[run:fs]...)
 			}
 			run = -1
@@ -101,6 +104,9 @@ func (r *rewriter) rewriteV1(dst []byte) ([]byte, error) {
 		}
 	}
 	if run >= 0 && r.seen == nil {
+		if !r.room(dst, len(src)-run) {
+			return dst, r.tooLarge()
+		}
 		dst = append(dst, src[run:]...)
 	}
 	if r.full(dst) {
@@ -171,12 +177,18 @@ func (r *rewriter) seriesV1(dst, s []byte, base, idx int) ([]byte, error) {
 	spans := r.sc.spans
 	if len(spans) == 1 && in.nTenant == 1 && in.allValue && spans[0].end == in.insPos {
 		// Already stamped, in place: keep the series as it is.
+		if !r.room(dst, len(s)+1) {
+			return dst, r.tooLarge()
+		}
 		return appendBytesField(dst, keyV1Timeseries, s), nil
 	}
 	entry := r.sc.entry
 	n := len(s) + len(entry)
 	for _, sp := range spans {
 		n -= sp.end - sp.start
+	}
+	if !r.room(dst, n+1) {
+		return dst, r.tooLarge()
 	}
 	dst = append(dst, keyV1Timeseries)
 	dst = appendVarint(dst, uint64(n))

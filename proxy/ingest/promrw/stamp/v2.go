@@ -190,7 +190,7 @@ func (r *rewriter) rewriteV2(dst []byte) ([]byte, error) {
 	}
 	src := r.src
 	if r.seen == nil {
-		dst = slices.Grow(dst, len(src)+len(src)/16+64)
+		dst = slices.Grow(dst, min(len(src)+len(src)/16+64, r.max))
 	}
 	nameRef, valueRef, extra, nExtra := r.pairRefs()
 	r.sc.entry = appendVarint(appendVarint(r.sc.entry[:0], uint64(nameRef)), uint64(valueRef))
@@ -203,6 +203,9 @@ func (r *rewriter) rewriteV2(dst []byte) ([]byte, error) {
 	prev := 0 // copy what is between series as it is
 	for idx, f := range r.sc.series {
 		if prev < f.key && r.seen == nil {
+			if !r.room(dst, f.key-prev) {
+				return dst, r.tooLarge()
+			}
 			dst = append(dst, src[prev:f.key]...)
 		}
 		prev = f.end
@@ -220,6 +223,9 @@ func (r *rewriter) rewriteV2(dst []byte) ([]byte, error) {
 	}
 	if r.seen != nil {
 		return dst, nil
+	}
+	if !r.room(dst, len(src)-prev) {
+		return dst, r.tooLarge()
 	}
 	dst = append(dst, src[prev:]...)
 	if r.st.Series > 0 {
@@ -261,6 +267,9 @@ func (r *rewriter) seriesV2(dst, s []byte, base, idx int) ([]byte, error) {
 	if len(spans) == 1 && in.nTenant == 1 && in.nEmpty == 0 && in.allValue && in.insIdx >= 2 &&
 		r.sc.flags[refs[in.insIdx-2]]&fEQ != 0 && s[spans[0].start] == keyV2LabelsRefs {
 		// Already stamped, in place: keep the series as it is.
+		if !r.room(dst, len(s)+1) {
+			return dst, r.tooLarge()
+		}
 		return appendBytesField(dst, keyV2Timeseries, s), nil
 	}
 	// Re-encode the refs without the existing pairs and with the new one.
@@ -277,6 +286,9 @@ func (r *rewriter) seriesV2(dst, s []byte, base, idx int) ([]byte, error) {
 	}
 	for _, sp := range spans {
 		n -= sp.end - sp.start
+	}
+	if !r.room(dst, n+1) {
+		return dst, r.tooLarge()
 	}
 	dst = append(dst, keyV2Timeseries)
 	dst = appendVarint(dst, uint64(n))
