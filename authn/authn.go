@@ -3,7 +3,6 @@ package authn
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/x509"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
@@ -75,12 +74,6 @@ type Options struct {
 	// unreachable does not turn its tokens away. Its cache of verified
 	// tokens is not carried over: claim mappings may have changed.
 	Previous *Authenticator
-	// RecheckCert, when set, is asked about every request authenticated by
-	// its client certificate whether the verified chain is still trusted:
-	// the TLS handshake checked it against the client CAs of its time, and a
-	// keep-alive connection outlives a reload that changes them. A non-nil
-	// error refuses the request (ReasonUntrustedClientCert).
-	RecheckCert func(r *http.Request, chain []*x509.Certificate) error
 
 	// tune overrides internal timings in tests.
 	tune *tunables
@@ -129,9 +122,8 @@ type Authenticator struct {
 	jwtCache *tokenCache
 	cacheTTL time.Duration
 
-	basic   *basicAuth
-	mtls    *MTLSConfig
-	recheck func(*http.Request, []*x509.Certificate) error
+	basic *basicAuth
+	mtls  *MTLSConfig
 
 	closeOnce sync.Once
 }
@@ -156,7 +148,6 @@ func New(ctx context.Context, cfg Config, o Options) (*Authenticator, error) {
 		life:     newLifecycle(context.WithoutCancel(ctx)),
 		byIssuer: make(map[string]*oidcProvider, len(cfg.OIDC)),
 		mtls:     cfg.MTLS,
-		recheck:  o.RecheckCert,
 		cacheTTL: cfg.Cache.TTL,
 	}
 	if a.log == nil {

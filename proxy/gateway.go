@@ -167,9 +167,6 @@ func (g *Gateway) Apply(ctx context.Context, cfg Config, authCfg authn.Config, t
 		return err
 	}
 	ao := authn.Options{Logger: g.opts.Logger.With("component", "authn")}
-	if tlsCfg != nil {
-		ao.RecheckCert = recheckCert(tlsCfg.ClientCAs, caSince)
-	}
 	if old != nil {
 		ao.Previous = old.authn // keys and discovery survive a reload during an IdP outage
 	}

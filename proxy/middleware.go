@@ -159,7 +159,9 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
 	g.metrics.requests.WithLabelValues(info.Route, r.Method, statusLabel(code)).Inc()
 	g.metrics.duration.WithLabelValues(info.Route).Observe(elapsed.Seconds())
 	switch {
-	case code == http.StatusForbidden:
+	case code == http.StatusForbidden && info.Caller != nil:
+		// Authenticated and refused (a failed authentication, answered 403
+		// where only mTLS is configured, is counted and recorded above).
 		g.metrics.authzDenied.WithLabelValues(info.Route, info.Reason).Inc()
 		g.recordSecurity(gen, r, info, secevent.Denied, info.Reason, code)
 	case info.Decision != "":
@@ -177,17 +179,23 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) {
 // authenticate checks the caller's credentials and computes its permissions.
 // It answers the request itself and returns false when they fail.
 func (g *Gateway) authenticate(gen *generation, w http.ResponseWriter, r *http.Request, info *reqctx.Info, rte *route) bool {
+	if reason, msg := gen.staleClientCert(r, time.Now()); reason != "" {
+		// The connection is out of date, not the request: 503 makes a
+		// sender retry (a 401 or 403 makes Prometheus drop the batch), and
+		// closing the connection makes the retry's handshake decide.
+		w.Header().Set("Connection", "close")
+		e := &httperr.Error{Status: http.StatusServiceUnavailable, Reason: reason, Msg: msg, RetryAfter: time.Second}
+		g.metrics.authnFailed.WithLabelValues(info.Route, reason).Inc()
+		g.recordSecurity(gen, r, info, secevent.AuthnFailed, reason, e.Status)
+		rte.onError(w, r, e)
+		return false
+	}
 	id, err := gen.authn.Authenticate(r)
 	if err != nil {
 		e := &httperr.Error{Status: http.StatusUnauthorized, Reason: "authn_failed", Msg: err.Error(), Err: err}
 		var ae *authn.Error
 		if errors.As(err, &ae) {
 			e.Reason, e.Challenge = ae.Reason, ae.Challenge
-		}
-		if e.Reason == authn.ReasonExpiredClientCert || e.Reason == authn.ReasonUntrustedClientCert {
-			// The connection's handshake is what is out of date: a new
-			// one is refused or succeeds on its own.
-			w.Header().Set("Connection", "close")
 		}
 		switch {
 		case errors.Is(err, authn.ErrProviderUnavailable):

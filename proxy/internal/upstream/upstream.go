@@ -77,6 +77,9 @@ type Upstream struct {
 	stop     chan struct{}
 	stopOnce sync.Once
 	done     chan struct{}
+
+	mu      sync.Mutex // orders setHealthy's metric write before retirement
+	retired bool       // guarded by mu: a successor owns the metric now
 }
 
 // Name returns the upstream's name.
@@ -231,6 +234,13 @@ func errOrStatus(err error, resp *http.Response) string {
 }
 
 func (u *Upstream) setHealthy(ok bool) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.retired {
+		// A probe that was running when the upstream was retired: its
+		// successor, of the same name, writes tenantgate_upstream_up.
+		return
+	}
 	u.healthy.Store(ok)
 	v := 0.0
 	if ok {
@@ -240,6 +250,9 @@ func (u *Upstream) setHealthy(ok bool) {
 }
 
 func (u *Upstream) close() {
+	u.mu.Lock()
+	u.retired = true
+	u.mu.Unlock()
 	u.stopOnce.Do(func() { close(u.stop) })
 	<-u.done
 	u.transport.CloseIdleConnections()

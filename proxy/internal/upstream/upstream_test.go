@@ -60,10 +60,10 @@ func TestReloadKeepsHealth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	second.Retire(third)
 	if ok, _ := third.Ready(); ok {
 		t.Fatal("an upstream with a new health URL is healthy before its first probe")
 	}
+	second.Retire(third) // waits for second's probe, which takes a second
 
 	cfg.Name = "recv2"
 	fourth, err := NewSet([]Config{cfg}, third, o)
