@@ -147,8 +147,6 @@ func (c *Config) Validate() error {
 				seen[p.Provider] = true
 				errs = append(errs, fmt.Errorf("tenant %q: principal %s names provider %q, which is not configured under authn (configured: %s)",
 					t.ID, p, p.Provider, names(providers)))
-			} else if err := c.neverMatches(p); err != nil {
-				errs = append(errs, fmt.Errorf("tenant %q: %w", t.ID, err))
 			}
 		}
 		for u := range t.UpstreamIDs {
@@ -163,8 +161,6 @@ func (c *Config) Validate() error {
 			if p, err := tenancy.ParsePrincipal(w); err == nil && !providers[p.Provider] {
 				errs = append(errs, fmt.Errorf("audit.writers: %s names provider %q, which is not configured under authn (configured: %s)",
 					w, p.Provider, names(providers)))
-			} else if err := c.neverMatches(p); err != nil {
-				errs = append(errs, fmt.Errorf("audit.writers: %w", err))
 			}
 		}
 	}
@@ -198,9 +194,42 @@ func (c *Config) validateReadWriteIDs() []error {
 	return errs
 }
 
+// Warnings returns what is valid but likely a mistake: principals of
+// providers whose callers are all in the file (static tokens, basic auth
+// users) that none of them is, a typo that leaves a grant without effect.
+// They are warnings, not errors: deleting a token or user must revoke it at
+// once, before every grant naming it is edited.
+func (c *Config) Warnings() []string {
+	var out []string
+	for _, t := range c.Tenants {
+		for _, p := range t.Principals() {
+			if err := c.neverMatches(p); err != nil {
+				out = append(out, fmt.Sprintf("tenant %q: %v", t.ID, err))
+			}
+		}
+	}
+	var writers []string
+	if a := c.Gateway.Audit; a != nil {
+		writers = a.Writers
+	}
+	for _, l := range []struct {
+		where string
+		list  []string
+	}{{"audit.writers", writers}, {"admins", c.Gateway.Admins.Principals}} {
+		where := l.where
+		for _, s := range l.list {
+			if p, err := tenancy.ParsePrincipal(s); err == nil {
+				if err := c.neverMatches(p); err != nil {
+					out = append(out, where+": "+err.Error())
+				}
+			}
+		}
+	}
+	return out
+}
+
 // neverMatches reports a principal of a provider whose callers are all in
-// the file (static tokens, basic auth users) that none of them is: a typo
-// that would leave a grant without effect.
+// the file that none of them is.
 func (c *Config) neverMatches(p tenancy.Principal) error {
 	subjects, closed := c.Authn.Subjects(p.Provider)
 	switch {
@@ -247,8 +276,6 @@ func (c *Config) validateProvisioning(providers map[string]bool) []error {
 	for _, s := range c.Gateway.Admins.Principals {
 		if p, err := tenancy.ParsePrincipal(s); err == nil && !providers[p.Provider] {
 			errs = append(errs, fmt.Errorf("admins: principal %s names provider %q, which is not configured under authn (configured: %s)", s, p.Provider, names(providers)))
-		} else if err := c.neverMatches(p); err != nil {
-			errs = append(errs, fmt.Errorf("admins: %w", err))
 		}
 	}
 	if len(c.Gateway.Admins.Principals) > 0 && !c.Kubernetes.WatchTenants {

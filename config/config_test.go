@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -19,10 +20,22 @@ func TestFiles(t *testing.T) {
 	}
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
-			_, err := Load(f)
-			if strings.HasSuffix(f, ".good.yaml") {
+			c, err := Load(f)
+			if strings.HasSuffix(f, ".good.yaml") || strings.HasSuffix(f, ".warn.yaml") {
 				if err != nil {
 					t.Fatalf("valid file refused:\n%v", err)
+				}
+				// A valid file warns of what its '# warn:' lines say,
+				// and nothing else.
+				warns := prefixedLines(t, f, "# warn: ")
+				got := c.Warnings()
+				for _, w := range warns {
+					if !slices.ContainsFunc(got, func(g string) bool { return strings.Contains(g, w) }) {
+						t.Errorf("no warning mentions %q; got %q", w, got)
+					}
+				}
+				if len(got) != len(warns) {
+					t.Errorf("%d warnings, want %d: %q", len(got), len(warns), got)
 				}
 				return
 			}
@@ -44,18 +57,25 @@ func TestFiles(t *testing.T) {
 
 func wantLines(t *testing.T, path string) []string {
 	t.Helper()
+	return prefixedLines(t, path, "# want: ")
+}
+
+// prefixedLines returns the rest of each line of the file that starts with
+// prefix.
+func prefixedLines(t *testing.T, path, prefix string) []string {
+	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var wants []string
+	var out []string
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	for sc.Scan() {
-		if w, ok := strings.CutPrefix(sc.Text(), "# want: "); ok {
-			wants = append(wants, w)
+		if w, ok := strings.CutPrefix(sc.Text(), prefix); ok {
+			out = append(out, w)
 		}
 	}
-	return wants
+	return out
 }
 
 // TestExamples loads every example under deploy/ that is a tenantgate

@@ -32,6 +32,9 @@ func checkConfig(args []string, stdout, stderr io.Writer) error {
 		return errors.New("configuration is invalid")
 	}
 	fmt.Fprintf(stdout, "%s: valid (%d tenants, %d upstreams)\n", *path, len(c.Tenants), len(c.Gateway.Upstreams))
+	for _, w := range c.Warnings() {
+		fmt.Fprintln(stdout, "  warning:", w)
+	}
 	return nil
 }
 

@@ -29,6 +29,8 @@ func TestCommands(t *testing.T) {
 			wantCode: 1, wantOut: []string{`no provisioned tenant "nope"`}},
 		{name: "tenant without subcommand", args: []string{"tenant"}, wantCode: 2, wantOut: []string{"usage: tenantgate tenant"}},
 		{name: "tenant unknown subcommand", args: []string{"tenant", "frob"}, wantCode: 2, wantOut: []string{`unknown tenant subcommand "frob"`}},
+		{name: "a valid file with warnings", args: []string{"check-config", "--config", "../../config/testdata/principals.warn.yaml"}, wantCode: 0,
+			wantOut: []string{"valid (1 tenants, 1 upstreams)", `warning: tenant "acme": principal subject:static/egde never matches`}},
 		{name: "unknown flag", args: []string{"serve", "--bogus"}, wantCode: 2, wantOut: []string{"flag provided but not defined: -bogus"}},
 		{name: "stray argument", args: []string{"check-config", "--config", "../../config/testdata/full.good.yaml", "extra"}, wantCode: 2,
 			wantOut: []string{`unexpected argument "extra"`}},

@@ -104,6 +104,9 @@ func serve(args []string, stderr io.Writer) error {
 			return err
 		}
 		telemetry.SetLevel(level, c.Logging)
+		for _, w := range c.Warnings() {
+			logger.Warn("configuration: " + w)
+		}
 		if c.Logging.Format != cfg.Logging.Format || !reflect.DeepEqual(c.Tracing, cfg.Tracing) {
 			logger.Warn("logging.format and tracing take effect on restart; the running ones stay")
 		}
