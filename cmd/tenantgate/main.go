@@ -45,11 +45,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "check-config":
 		err = checkConfig(args[1:], stdout, stderr)
 	case "default-config":
-		err = defaultConfig(stdout)
+		if err = noArgs(args); err == nil {
+			err = defaultConfig(stdout)
+		}
 	case "tenant":
 		err = tenantCmd(args[1:], stdout, stderr)
 	case "version":
-		_, err = fmt.Fprintln(stdout, "tenantgate", version())
+		if err = noArgs(args); err == nil {
+			_, err = fmt.Fprintln(stdout, "tenantgate", version())
+		}
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -71,6 +75,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 var errUsage = errors.New("usage")
+
+// noArgs refuses arguments after a command that takes none.
+func noArgs(args []string) error {
+	if len(args) > 1 {
+		return fmt.Errorf("%w: %s: unexpected argument %q", errUsage, args[0], args[1])
+	}
+	return nil
+}
 
 // parseFlags parses a subcommand's flags: a bad flag or a stray argument is
 // a usage error (exit 2), as a missing command is.

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+
+	"github.com/tenantgate/tenantgate/config"
 )
 
 func TestCommands(t *testing.T) {
@@ -31,6 +33,7 @@ func TestCommands(t *testing.T) {
 		{name: "tenant unknown subcommand", args: []string{"tenant", "frob"}, wantCode: 2, wantOut: []string{`unknown tenant subcommand "frob"`}},
 		{name: "a valid file with warnings", args: []string{"check-config", "--config", "../../config/testdata/principals.warn.yaml"}, wantCode: 0,
 			wantOut: []string{"valid (1 tenants, 1 upstreams)", `warning: tenant "acme": principal subject:static/egde never matches`}},
+		{name: "version takes no argument", args: []string{"version", "extra"}, wantCode: 2, wantOut: []string{`unexpected argument "extra"`}},
 		{name: "unknown flag", args: []string{"serve", "--bogus"}, wantCode: 2, wantOut: []string{"flag provided but not defined: -bogus"}},
 		{name: "stray argument", args: []string{"check-config", "--config", "../../config/testdata/full.good.yaml", "extra"}, wantCode: 2,
 			wantOut: []string{`unexpected argument "extra"`}},
@@ -49,5 +52,26 @@ func TestCommands(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRestartOnly: a reload names the settings it cannot apply, and only
+// those (the default log format spelled out is no change).
+func TestRestartOnly(t *testing.T) {
+	was, err := config.Parse(config.Default)
+	if err != nil {
+		t.Fatal(err)
+	}
+	same := *was
+	same.Logging.Format = "logfmt"
+	if got := restartOnly(was, &same); len(got) != 0 {
+		t.Errorf("the default format spelled out: %v", got)
+	}
+	now := *was
+	now.Logging.Format = "json"
+	now.Tracing.Endpoint = "http://127.0.0.1:4318/v1/traces"
+	now.Kubernetes.WatchTenants = true
+	if got := strings.Join(restartOnly(was, &now), ", "); got != "logging.format, tracing, kubernetes" {
+		t.Errorf("changed: %q", got)
 	}
 }

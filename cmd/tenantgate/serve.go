@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"reflect"
+	"strings"
 	"syscall"
 	"time"
 
@@ -26,6 +27,32 @@ import (
 	"github.com/tenantgate/tenantgate/proxy"
 	"github.com/tenantgate/tenantgate/proxy/telemetry"
 )
+
+// restartOnly names the sections of now that differ from was, the
+// configuration the process started with, and take effect on restart only.
+func restartOnly(was, now *config.Config) []string {
+	var out []string
+	if normFormat(was.Logging.Format) != normFormat(now.Logging.Format) {
+		out = append(out, "logging.format")
+	}
+	for _, s := range []struct {
+		name     string
+		was, now any
+	}{{"tracing", was.Tracing, now.Tracing}, {"kubernetes", was.Kubernetes, now.Kubernetes}, {"provisioning", was.Provisioning, now.Provisioning}} {
+		if !reflect.DeepEqual(s.was, s.now) {
+			out = append(out, s.name)
+		}
+	}
+	return out
+}
+
+// normFormat is a logging.format with its default spelled out.
+func normFormat(f string) string {
+	if f == "" {
+		return "logfmt"
+	}
+	return f
+}
 
 // tracingFlushTimeout bounds the flush of buffered spans at exit.
 const tracingFlushTimeout = 2 * time.Second
@@ -107,8 +134,8 @@ func serve(args []string, stderr io.Writer) error {
 		for _, w := range c.Warnings() {
 			logger.Warn("configuration: " + w)
 		}
-		if c.Logging.Format != cfg.Logging.Format || !reflect.DeepEqual(c.Tracing, cfg.Tracing) {
-			logger.Warn("logging.format and tracing take effect on restart; the running ones stay")
+		if changed := restartOnly(cfg, c); len(changed) > 0 {
+			logger.Warn("these settings take effect on restart; the running ones stay", "changed", strings.Join(changed, ", "))
 		}
 		return nil
 	}
