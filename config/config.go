@@ -168,27 +168,12 @@ func (c *Config) Validate() error {
 }
 
 // validateReadWriteIDs refuses a tenant whose upstream_ids give the write
-// and read upstreams different values while the querier enforces tenancy:
-// it would filter on the read header's value, and receive stored the write
-// header's, so the tenant's readers would see none of its series.
+// and the enforcing read upstream different values (proxy.Config.SplitIDs).
 func (c *Config) validateReadWriteIDs() []error {
-	w, r := c.Gateway.Metrics.Write, c.Gateway.Metrics.Read
-	if w == nil || r == nil || !r.UpstreamEnforcesTenancy || w.Upstream == r.Upstream {
-		return nil
-	}
 	var errs []error
 	for _, t := range c.Tenants {
-		wv, rv := t.UpstreamIDs[w.Upstream], t.UpstreamIDs[r.Upstream]
-		if wv == "" {
-			wv = t.ID
-		}
-		if rv == "" {
-			rv = t.ID
-		}
-		if wv != rv {
-			errs = append(errs, fmt.Errorf("tenant %q: upstream_ids gives the write upstream %s %q and the read upstream %s %q: "+
-				"with upstream_enforces_tenancy the querier keeps only series stored as %q, and receive stored them as %q; give both the same value",
-				t.ID, w.Upstream, wv, r.Upstream, rv, rv, wv))
+		if err := c.Gateway.SplitIDs(t); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return errs

@@ -326,3 +326,28 @@ func (c ServerTLSConfig) build() (*tls.Config, []byte, error) {
 	}
 	return cfg, nil, nil
 }
+
+// SplitIDs reports a tenant whose upstream_ids give the write upstream and
+// a read upstream that enforces tenancy different values: the querier
+// keeps only series whose receive tenant label is the read header's value,
+// and receive stored the write header's, so the tenant's readers would see
+// none of its series (never another tenant's).
+func (c Config) SplitIDs(t tenancy.Config) error {
+	w, r := c.Metrics.Write, c.Metrics.Read
+	if w == nil || r == nil || !r.UpstreamEnforcesTenancy || w.Upstream == r.Upstream {
+		return nil
+	}
+	wv, rv := t.UpstreamIDs[w.Upstream], t.UpstreamIDs[r.Upstream]
+	if wv == "" {
+		wv = t.ID
+	}
+	if rv == "" {
+		rv = t.ID
+	}
+	if wv == rv {
+		return nil
+	}
+	return fmt.Errorf("tenant %q: upstream_ids gives the write upstream %s %q and the read upstream %s %q: "+
+		"with upstream_enforces_tenancy the querier keeps only series stored as %q, and receive stored them as %q; give both the same value",
+		t.ID, w.Upstream, wv, r.Upstream, rv, rv, wv)
+}

@@ -128,7 +128,7 @@ func (g *Gateway) Apply(ctx context.Context, cfg Config, authCfg authn.Config, t
 	if err := validateTenants(tenants); err != nil {
 		return err
 	}
-	registry, err := g.mergedRegistry(tenants)
+	registry, err := g.mergedRegistry(cfg, tenants)
 	if err != nil {
 		return err
 	}

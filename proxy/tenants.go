@@ -22,7 +22,7 @@ func (g *Gateway) SetDynamicTenants(tenants []tenancy.Config) error {
 	if old == nil {
 		return nil
 	}
-	registry, err := g.mergedRegistry(g.fileTenants)
+	registry, err := g.mergedRegistry(old.cfg, g.fileTenants)
 	if err != nil {
 		return err
 	}
@@ -35,10 +35,17 @@ func (g *Gateway) SetDynamicTenants(tenants []tenancy.Config) error {
 }
 
 // mergedRegistry builds the registry of the file's tenants and the dynamic
-// ones. Dynamic tenants that clash with the file's are left out and logged.
-func (g *Gateway) mergedRegistry(file []tenancy.Config) (*tenancy.Registry, error) {
+// ones. Dynamic tenants that clash with the file's are left out and logged;
+// those whose upstream IDs cfg's read path cannot find (check-config refuses
+// them in the file) are logged.
+func (g *Gateway) mergedRegistry(cfg Config, file []tenancy.Config) (*tenancy.Registry, error) {
 	if len(g.dynamicTenants) == 0 {
 		return tenancy.NewRegistry(file)
+	}
+	for _, t := range g.dynamicTenants {
+		if err := cfg.SplitIDs(t); err != nil {
+			g.opts.Logger.Warn("a dynamic tenant's readers will see none of its series", "err", err)
+		}
 	}
 	merged, conflicts := tenancy.Merge(file, g.dynamicTenants)
 	for _, err := range conflicts {

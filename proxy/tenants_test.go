@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"sort"
@@ -11,6 +12,8 @@ import (
 	"testing"
 
 	"github.com/tenantgate/tenantgate/proxy/admin"
+	"github.com/tenantgate/tenantgate/proxy/internal/upstream"
+	"github.com/tenantgate/tenantgate/proxy/query/promql"
 	"github.com/tenantgate/tenantgate/tenancy"
 )
 
@@ -200,5 +203,33 @@ func BenchmarkSetDynamicTenants(b *testing.B) {
 		if err := g.SetDynamicTenants(tenants); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestDynamicTenantWithSplitUpstreamIDs: check-config refuses a file tenant
+// whose upstream IDs differ between the write and an enforcing read
+// upstream; a Tenant object is not the file's to refuse, so it is logged.
+func TestDynamicTenantWithSplitUpstreamIDs(t *testing.T) {
+	up := newFakeUpstream(t)
+	c := testConfig(t, up.URL, "")
+	c.Gateway.Upstreams = append(c.Gateway.Upstreams, upstream.Config{Name: "query", URL: up.URL, HealthURL: "none"})
+	c.Gateway.Metrics.Read = &promql.Config{Upstream: "query", UpstreamEnforcesTenancy: true}
+	var logs strings.Builder
+	g := New(Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	t.Cleanup(g.Close)
+	if err := g.Apply(context.Background(), c.Gateway, c.Authn, c.Tenants); err != nil {
+		t.Fatal(err)
+	}
+	grants := c.Tenants[0].Grants
+	both := tenancy.Config{ID: "both", UpstreamIDs: map[string]string{"thanos": "x", "query": "x"}, Grants: grants}
+	half := tenancy.Config{ID: "half", UpstreamIDs: map[string]string{"thanos": "y"}, Grants: grants}
+	if err := g.SetDynamicTenants([]tenancy.Config{both, half}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), `tenant \"half\": upstream_ids gives the write upstream thanos \"y\" and the read upstream query \"half\"`) {
+		t.Errorf("no warning for half:\n%s", logs.String())
+	}
+	if strings.Contains(logs.String(), `tenant \"both\"`) {
+		t.Errorf("a warning for both:\n%s", logs.String())
 	}
 }
