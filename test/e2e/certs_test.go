@@ -55,6 +55,16 @@ func newTestPKI(t *testing.T) *testPKI {
 // the OU and the DNS SANs given.
 func (p *testPKI) issue(t *testing.T, name string, server bool, ou string, dnsNames ...string) (certFile, keyFile string) {
 	t.Helper()
+	return p.issueUntil(t, name, server, ou, time.Now().Add(24*time.Hour), dnsNames...)
+}
+
+// issueUntil is issue with the certificate valid until notAfter. Issued
+// again under the same name, it replaces the files by renaming new ones
+// over them, as a certificate renewer does: a reader never sees a file half
+// written (only, between the two renames, a new key beside the old
+// certificate, which fails a handshake and nothing else).
+func (p *testPKI) issueUntil(t *testing.T, name string, server bool, ou string, notAfter time.Time, dnsNames ...string) (certFile, keyFile string) {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -64,7 +74,7 @@ func (p *testPKI) issue(t *testing.T, name string, server bool, ou string, dnsNa
 		SerialNumber: big.NewInt(p.serial),
 		Subject:      pkix.Name{CommonName: name},
 		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
+		NotAfter:     notAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		DNSNames:     dnsNames,
 	}
@@ -91,7 +101,11 @@ func (p *testPKI) issue(t *testing.T, name string, server bool, ou string, dnsNa
 func (p *testPKI) write(t *testing.T, name, typ string, der []byte) string {
 	t.Helper()
 	path := filepath.Join(p.dir, name)
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+	tmp := path + ".new"
+	if err := os.WriteFile(tmp, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
 		t.Fatal(err)
 	}
 	return path
